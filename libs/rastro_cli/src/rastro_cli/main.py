@@ -1,0 +1,20 @@
+"""The ``rastro`` command. Each area adds its own sub-app here: ``app.add_typer(x_app, name="x")``."""
+
+from __future__ import annotations
+
+import typer
+
+from rastro_cli.devstack.cli import dev_app, topics_app
+from rastro_cli.imports import import_file
+from rastro_cli.tenants import keys_app, tenants_app
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="rastro", help="Rastro: self-hosted shipment-tracking event hub.", no_args_is_help=True
+)
+app.add_typer(dev_app, name="dev")
+app.add_typer(topics_app, name="topics")
+app.command(name="import")(import_file)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")

@@ -1,0 +1,152 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) carried by every record on every rastro topic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from rastro_events.errors import InvalidJson, SchemaViolation, UnsupportedType
+from rastro_events.payloads import Payload
+from rastro_events.registry import model_for
+
+__all__ = [
+    "CONTENT_TYPE",
+    "Envelope",
+    "decode_event",
+    "encode_event",
+    "headers_for",
+    "new_event",
+    "new_event_id",
+    "record_key",
+]
+
+CONTENT_TYPE = "application/cloudevents+json"
+SCHEMA_BASE = "https://rastro.dev/schemas"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_time_prefix: tuple[int, str] = (-1, "")
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))  # forked workers must not collide
+
+
+def new_event_id() -> str:
+    """A ULID: 48 bits of milliseconds + 80 random bits, sortable by creation time.
+
+    Hot path (one per event): the time part is computed once per millisecond, and the random part is
+    base32 of 10 random bytes, translated to Crockford's alphabet.
+    """
+    global _time_prefix
+    ms = time.time_ns() // 1_000_000
+    if _time_prefix[0] != ms:
+        _time_prefix = (ms, "".join(_CROCKFORD[(ms >> shift) & 31] for shift in range(45, -1, -5)))
+    # Uniqueness, not secrecy, is what an event id needs: a PRNG seeded from the OS is enough and
+    # avoids a system call per id.
+    random_part = _random.getrandbits(80).to_bytes(10, "big")
+    return _time_prefix[1] + base64.b32encode(random_part).decode().translate(_FROM_RFC4648)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+    specversion: str = Field(default="1.0", pattern=r"^1\.0$")
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=512)
+    type: str = Field(min_length=1, max_length=256)
+    subject: str = Field(min_length=1, max_length=512)
+    time: AwareDatetime
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    tenantid: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    traceparent: str | None = None
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.subject
+
+
+def record_key(tenant_id: str, shipment_key: str) -> str:
+    return f"{tenant_id}/{shipment_key}"
+
+
+def new_event(
+    payload: Payload,
+    *,
+    tenant_id: str,
+    source: str,
+    time: datetime | None = None,
+    event_id: str | None = None,
+    traceparent: str | None = None,
+) -> Envelope:
+    name = payload.event_name
+    # Every field is built here from validated parts: skip re-validating the envelope (hot path).
+    return Envelope.model_construct(
+        specversion="1.0",
+        id=event_id or new_event_id(),
+        source=source,
+        type=payload.ce_type(),
+        subject=record_key(tenant_id, payload.shipment_key()),
+        time=time or datetime.now(UTC),
+        datacontenttype="application/json",
+        dataschema=f"{SCHEMA_BASE}/{name}/v{payload.major}.json",
+        tenantid=tenant_id,
+        traceparent=traceparent,
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
+def encode_event(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json(exclude_none=True).encode()
+
+
+def headers_for(envelope: Envelope) -> list[tuple[str, bytes]]:
+    return [
+        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_type", envelope.type.encode()),
+        ("ce_id", envelope.id.encode()),
+    ]
+
+
+def decode_event(value: bytes | None, accept: frozenset[str] | None = None) -> tuple[Envelope, Payload]:
+    """Parse one record value into its envelope and typed payload.
+
+    Raises ``InvalidJson``, ``SchemaViolation`` or ``UnsupportedType`` (each a dead-letter reason).
+    ``accept`` limits the types a consumer handles; anything else is ``UnsupportedType``.
+    """
+    if value is None:
+        raise InvalidJson("record has no value (tombstone)")
+    try:
+        raw = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidJson(f"value is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SchemaViolation(f"envelope must be a JSON object, got {type(raw).__name__}")
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise SchemaViolation(f"envelope: {_first_errors(exc)}") from None
+    model = model_for(envelope.type)
+    if model is None or (accept is not None and envelope.type not in accept):
+        raise UnsupportedType(f"event type {envelope.type!r} is not handled here")
+    try:
+        payload = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise SchemaViolation(f"{envelope.type}: {_first_errors(exc)}") from None
+    return envelope, payload
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,202 @@
+"""Typed payloads of every event type (the ``data`` of the envelope).
+
+Frozen; unknown fields are ignored so an older reader tolerates a newer minor version.
+A breaking change is a new major version (``v2``) with an upcaster, never an edit here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from rastro_events.taxonomy import Status
+
+__all__ = [
+    "ApiKeyRecord",
+    "EtaPredicted",
+    "InvoiceIssued",
+    "Lane",
+    "Location",
+    "NormalizedTrackingEvent",
+    "OrderCancelled",
+    "OrderCreated",
+    "OrderShipped",
+    "Payload",
+    "RawTrackingEvent",
+    "ShipmentChanged",
+]
+
+
+class Payload(BaseModel):
+    """Base of every payload. ``event_name`` + ``major`` make the CloudEvents ``type``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    event_name: ClassVar[str]
+    major: ClassVar[int] = 1
+    topic: ClassVar[str]
+
+    @classmethod
+    def ce_type(cls) -> str:
+        return f"rastro.{cls.event_name}.v{cls.major}"
+
+    def shipment_key(self) -> str:
+        """The tenant-less part of the record key: tracking number, or order id before one exists."""
+        raise NotImplementedError
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    city: str | None = Field(default=None, max_length=200)
+    state: str | None = Field(default=None, max_length=100)
+    country: str | None = Field(default=None, max_length=2, description="ISO 3166-1 alpha-2")
+    postal_code: str | None = Field(default=None, max_length=20)
+
+
+class _OrderEvent(Payload):
+    topic: ClassVar[str] = "rastro.orders.v1"
+    order_id: str = Field(min_length=1, max_length=100)
+    occurred_at: AwareDatetime
+    tracking_number: str | None = Field(default=None, max_length=64)
+    carrier: str | None = Field(default=None, max_length=64)
+
+    def shipment_key(self) -> str:
+        return self.tracking_number or self.order_id
+
+
+class OrderCreated(_OrderEvent):
+    event_name: ClassVar[str] = "order.created"
+    origin: Location | None = None
+    destination: Location | None = None
+    promised_date: date | None = None
+
+
+class InvoiceIssued(_OrderEvent):
+    event_name: ClassVar[str] = "invoice.issued"
+    invoice_number: str | None = Field(default=None, max_length=64)
+    invoice_key: str | None = Field(default=None, max_length=64, description="NF-e access key (44 digits)")
+
+
+class OrderShipped(_OrderEvent):
+    event_name: ClassVar[str] = "order.shipped"
+    tracking_number: str = Field(min_length=1, max_length=64)
+    carrier: str = Field(min_length=1, max_length=64)
+    service: str | None = Field(default=None, max_length=64)
+    origin: Location | None = None
+    destination: Location | None = None
+    promised_date: date | None = None
+
+
+class OrderCancelled(_OrderEvent):
+    event_name: ClassVar[str] = "order.cancelled"
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RawTrackingEvent(Payload):
+    """One carrier event as the carrier said it."""
+
+    event_name: ClassVar[str] = "tracking.raw"
+    topic: ClassVar[str] = "rastro.tracking.raw.v1"
+    tracking_number: str = Field(min_length=1, max_length=64)
+    carrier: str | None = Field(default=None, max_length=64, description="as sent; aliases resolved later")
+    service: str | None = Field(default=None, max_length=64)
+    status_code: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=1000)
+    occurred_at: AwareDatetime
+    location: Location | None = None
+    origin: Location | None = None
+    destination: Location | None = None
+    order_id: str | None = Field(default=None, max_length=100)
+    raw: dict[str, Any] | None = Field(default=None, description="the carrier's own payload, untouched")
+
+    def shipment_key(self) -> str:
+        return self.tracking_number
+
+
+class NormalizedTrackingEvent(Payload):
+    """A raw event with the unified status. Field names of the raw event are kept."""
+
+    event_name: ClassVar[str] = "tracking.normalized"
+    topic: ClassVar[str] = "rastro.tracking.normalized.v1"
+    tracking_number: str
+    carrier: str
+    service: str | None = None
+    status_code: str
+    status: Status
+    substatus: str
+    description: str | None = None
+    descriptions: dict[str, str] = Field(default_factory=dict, description="localized, by language tag")
+    occurred_at: AwareDatetime = Field(description="as the carrier said it, offset kept")
+    occurred_at_utc: AwareDatetime
+    location: Location | None = None
+    raw_event_id: str = Field(description="id of the rastro.tracking.raw.v1 event this came from")
+
+    def shipment_key(self) -> str:
+        return self.tracking_number
+
+
+class ShipmentChanged(Payload):
+    event_name: ClassVar[str] = "shipment.changed"
+    topic: ClassVar[str] = "rastro.shipments.v1"
+    tracking_number: str
+    carrier: str | None = None
+    service: str | None = None
+    old_status: Status | None = None
+    new_status: Status
+    substatus: str
+    occurred_at: AwareDatetime
+    origin: Location | None = None
+    destination: Location | None = None
+    promised_date: date | None = None
+    created_at: AwareDatetime | None = Field(default=None, description="first event of the shipment")
+    shipped_at: AwareDatetime | None = Field(default=None, description="carrier pickup")
+    delivered_at: AwareDatetime | None = None
+
+    def shipment_key(self) -> str:
+        return self.tracking_number
+
+
+class Lane(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    carrier: str | None = None
+    service: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+
+
+class EtaPredicted(Payload):
+    event_name: ClassVar[str] = "eta.predicted"
+    topic: ClassVar[str] = "rastro.eta.v1"
+    tracking_number: str
+    expected_date: date = Field(description="P50")
+    promise_date: date = Field(description="P90")
+    lane: Lane
+    model_version: str
+    sample_size: int = Field(ge=0)
+    predicted_at: AwareDatetime
+    milestone: Status
+
+    def shipment_key(self) -> str:
+        return self.tracking_number
+
+
+class ApiKeyRecord(Payload):
+    """An API key as other services need to know it: only its hash, never the key."""
+
+    event_name: ClassVar[str] = "apikey.changed"
+    topic: ClassVar[str] = "rastro.auth.keys.v1"
+    key_id: str
+    key_hash: str = Field(description="sha256 hex of the key")
+    tenant_id: str
+    environment: str = "production"
+    scopes: list[str]
+    name: str | None = None
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+    def shipment_key(self) -> str:
+        return self.key_id
+
+
+OrderEventKind = Literal["order.created", "invoice.issued", "order.shipped", "order.cancelled"]

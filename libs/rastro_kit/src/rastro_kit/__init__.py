@@ -1,0 +1,1 @@
+"""Rastro's service kit: settings, logs, metrics, Postgres, Kafka consumer runner, outbox, HTTP plumbing."""

@@ -1,0 +1,329 @@
+"""The consumer runner: effectively-once handling of Kafka records with a Postgres inbox and outbox.
+
+For each batch of records from one partition (DESIGN §4):
+
+1. one Postgres transaction is opened;
+2. each record gets a savepoint: its event id goes into the inbox (a duplicate is skipped), the
+   handler runs, and what it emits goes to the outbox in the same transaction;
+3. a record that fails permanently is dead-lettered (an outbox row to ``rastro.<service>.dlq``, key,
+   value and headers as received plus the ``rastro-dlq-*`` headers); one that fails transiently goes
+   to the next retry tier (``rastro.<service>.retry.<n>``), then to the DLQ as ``retries_exhausted``.
+   Either way its neighbours commit;
+4. the transaction commits, and only then the Kafka offsets.
+
+The common case takes a fast path: one inbox statement for the whole batch, no savepoints, and every
+emitted event written in one round trip. If any record of the batch fails, the transaction is rolled
+back and the batch is redone record by record with savepoints, as above.
+
+A crash between 4's two steps re-delivers records whose effects are committed; the inbox skips them.
+If Postgres itself is unreachable the whole batch is retried in place, with backoff: nothing is
+dead-lettered for an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from rastro_events import EventDecodeError, decode_event
+from rastro_events.topics import replay_topic, retry_topic
+from rastro_kit.db import DB_UNAVAILABLE
+from rastro_kit.errors import PermanentError, Reason, TransientError
+from rastro_kit.failure_routing import FailureRouter, error_message, not_before
+from rastro_kit.handler_context import Handler, HandlerContext, RawHandler
+from rastro_kit.logs import bind_event, get_logger, unbind_event
+from rastro_kit.metrics import CONSUMER_LAG, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
+from rastro_kit.outbox import enqueue_events
+
+__all__ = ["ConsumerRunner", "Handler", "HandlerContext", "RawHandler"]
+
+log = get_logger(__name__)
+_DB_DOWN = DB_UNAVAILABLE
+_Outcome = tuple[str, str, float]  # topic, outcome, seconds
+
+
+class _Isolate(Exception):
+    """A record failed on the fast path: roll back and redo the batch with a savepoint per record."""
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._runner.assigned.set()
+
+
+class ConsumerRunner:
+    """Consumes ``topics`` (plus this consumer's retry tiers and replay topic) as one group.
+
+    ``handlers`` maps CloudEvents types to typed handlers; a record of any other type is a dead letter
+    (``unsupported_type``). ``raw_handler`` instead receives every record undecoded (the dead-letter
+    store uses it); the inbox key is then topic:partition:offset.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        group_id: str,
+        topics: Sequence[str],
+        pool: Any,
+        consumer_factory: Callable[..., AIOKafkaConsumer],
+        handlers: Mapping[str, Handler] | None = None,
+        raw_handler: RawHandler | None = None,
+        retry_delays_s: Sequence[float] = (10.0, 60.0, 600.0),
+        topic_pattern: str | None = None,
+        max_records: int = 500,
+    ) -> None:
+        if (handlers is None) == (raw_handler is None):
+            raise ValueError("give exactly one of handlers or raw_handler")
+        self.service, self.group_id, self._pool = service, group_id, pool
+        self._handlers = dict(handlers or {})
+        self._accept = frozenset(self._handlers)
+        self._raw_handler = raw_handler
+        self._delays = tuple(retry_delays_s)
+        self._failures = FailureRouter(service, group_id, self._delays)
+        self._retry_topics = [retry_topic(service, n) for n in range(1, len(self._delays) + 1)]
+        self._topics = [*topics, replay_topic(service), *self._retry_topics]
+        # A pattern consumer still owns its retry tiers and replay topic: fold them into the pattern.
+        own = rf"^rastro\.{re.escape(service)}\.(?:retry\.\d+|replay)$"
+        self._pattern = f"(?:{topic_pattern})|(?:{own})" if topic_pattern else None
+        self._factory = consumer_factory
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._paused_until: dict[TopicPartition, float] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._stopping = False
+        self._last_lag = 0.0
+        self.assigned = asyncio.Event()
+        self.running = False
+        # Test seam: awaited between the DB commit and the offset commit.
+        self.after_db_commit: Callable[[], Awaitable[None]] | None = None
+
+    async def run(self) -> None:
+        consumer = self._factory(group_id=self.group_id)
+        listener = _Listener(self)
+        if self._pattern:
+            consumer.subscribe(pattern=self._pattern, listener=listener)
+        else:
+            consumer.subscribe(topics=self._topics, listener=listener)
+        await consumer.start()
+        self._consumer, self.running = consumer, True
+        log.info("consumer_started", group=self.group_id, topics=self._pattern or self._topics)
+        try:
+            while not self._stopping:
+                self._resume_due()
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                # Partitions are independent streams: handle them concurrently, each in its own
+                # transaction on its own connection; order holds within each partition.
+                outcomes = await asyncio.gather(
+                    *(self._process_partition(consumer, tp, rs) for tp, rs in batches.items()),
+                    return_exceptions=True,
+                )
+                for outcome in outcomes:  # every partition finished its batch; now surface a failure
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                self._report_lag(consumer)
+        finally:
+            self.running = False
+            await consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    # -- one partition's batch -------------------------------------------------------------------
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        due, not_due = self._split_due(records)
+        if not_due is not None:
+            consumer.seek(tp, not_due.offset)
+            consumer.pause(tp)
+            self._paused_until[tp] = not_before(not_due)
+        if not due:
+            return
+        outcomes = await self._commit_batch(tp, due)
+        if outcomes is None:
+            return
+        for topic, outcome, seconds in outcomes:
+            EVENTS_CONSUMED.labels(self.service, topic, outcome.split(":")[0]).inc()
+            EVENT_HANDLE_SECONDS.labels(self.service, topic).observe(seconds)
+        self._positions[tp] = due[-1].offset + 1
+        if self.after_db_commit is not None:
+            await self.after_db_commit()
+        try:
+            await consumer.commit({tp: due[-1].offset + 1})
+        except Exception as exc:  # a rebalance took the partition: the new owner's inbox dedups
+            log.warning("offset_commit_failed", error=repr(exc), topic=tp.topic, partition=tp.partition)
+
+    async def _commit_batch(self, tp: TopicPartition, due: list[Any]) -> list[_Outcome] | None:
+        """Handle ``due`` in one transaction until it commits; None if stopped during an outage."""
+        backoff, isolated = 0.5, False
+        while True:
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    if isolated:
+                        return [await self._process_record(conn, record) for record in due]
+                    return await self._process_fast(conn, due)
+            except _Isolate:
+                isolated = True  # the transaction rolled back; redo the batch record by record
+            except (*_DB_DOWN, asyncpg.TransactionRollbackError) as exc:
+                # An outage, or a deadlock/serialization failure with a concurrent batch: nothing of
+                # this batch was committed, so run it again.
+                if self._stopping:
+                    return None
+                log.warning("consumer_batch_retry", error=repr(exc), retry_in_s=backoff, topic=tp.topic)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+
+    async def _process_fast(self, conn: Any, due: list[ConsumerRecord[bytes, bytes]]) -> list[_Outcome]:
+        """Every record succeeds, or ``_Isolate`` is raised. Undecodable records are dead-lettered here:
+        they wrote nothing before failing, so they need no savepoint."""
+        contexts = [HandlerContext(conn=conn, service=self.service, record=r) for r in due]
+        decoded: list[str | EventDecodeError] = []
+        for ctx in contexts:
+            try:
+                decoded.append(self._decode(ctx))
+            except EventDecodeError as exc:
+                decoded.append(exc)
+            finally:
+                unbind_event()
+        fresh = await self._claim_many(conn, [d for d in decoded if isinstance(d, str)])
+        outcomes: list[_Outcome] = []
+        for ctx, event_id in zip(contexts, decoded, strict=True):
+            started = time.perf_counter()
+            outcome = await self._handle_fast(conn, ctx, event_id, fresh)
+            outcomes.append((ctx.record.topic, outcome, time.perf_counter() - started))
+        emitted = [e for ctx in contexts for e in ctx.emitted]
+        if emitted:
+            await enqueue_events(conn, emitted)
+        return outcomes
+
+    async def _handle_fast(
+        self, conn: Any, ctx: HandlerContext, decoded: str | EventDecodeError, fresh: set[str]
+    ) -> str:
+        if isinstance(decoded, EventDecodeError):
+            return await self._failures.dead_letter(conn, ctx.record, decoded.reason, error_message(decoded))
+        if decoded not in fresh:
+            return "duplicate"
+        fresh.discard(decoded)  # the same id twice in one batch: the second is a duplicate
+        if ctx.envelope is not None:
+            e = ctx.envelope
+            bind_event(e.id, e.subject, e.tenantid, _trace_id(e.traceparent))
+        try:
+            await self._dispatch(ctx)
+        except (*_DB_DOWN, asyncpg.TransactionRollbackError):
+            raise
+        except Exception:
+            raise _Isolate from None
+        finally:
+            unbind_event()
+        return "processed"
+
+    async def _claim_many(self, conn: Any, event_ids: list[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = await conn.fetch(
+            "INSERT INTO inbox(consumer_group, event_id) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            self.group_id,
+            event_ids,
+        )
+        return {r["event_id"] for r in rows}
+
+    def _split_due(self, records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[Any], Any]:
+        now_ms = time.time() * 1000
+        for i, record in enumerate(records):
+            if record.topic in self._retry_topics and not_before(record) * 1000 > now_ms:
+                return records[:i], record
+        return records, None
+
+    def _resume_due(self) -> None:
+        if not self._paused_until or self._consumer is None:
+            return
+        now = time.time()
+        for tp, until in list(self._paused_until.items()):
+            if until <= now:
+                self._consumer.resume(tp)
+                del self._paused_until[tp]
+
+    # -- one record --------------------------------------------------------------------------------
+
+    async def _process_record(self, conn: Any, record: ConsumerRecord[bytes, bytes]) -> _Outcome:
+        """The isolated path: one savepoint per record, so a failure leaves its neighbours intact."""
+        started = time.perf_counter()
+        ctx = HandlerContext(conn=conn, service=self.service, record=record)
+        outcome = "processed"
+        try:
+            async with conn.transaction():
+                event_id = self._decode(ctx)
+                if not await self._claim(conn, event_id):
+                    outcome = "duplicate"
+                else:
+                    await self._dispatch(ctx)
+                    if ctx.emitted:
+                        await enqueue_events(conn, ctx.emitted)
+        except (*_DB_DOWN, asyncpg.TransactionRollbackError):
+            raise
+        except (PermanentError, EventDecodeError) as exc:
+            outcome = await self._failures.dead_letter(conn, record, str(exc.reason), error_message(exc))
+        except TransientError as exc:
+            outcome = await self._failures.retry(conn, record, error_message(exc))
+        except Exception as exc:  # a bug: never lost, never retried forever
+            log.exception("handler_error", topic=record.topic, offset=record.offset)
+            message = f"{type(exc).__name__}: {exc}"
+            outcome = await self._failures.dead_letter(conn, record, Reason.HANDLER_ERROR, message)
+        finally:
+            unbind_event()
+        return record.topic, outcome, time.perf_counter() - started
+
+    def _decode(self, ctx: HandlerContext) -> str:
+        record = ctx.record
+        if self._raw_handler is not None:
+            return f"{record.topic}:{record.partition}:{record.offset}"
+        envelope, payload = decode_event(record.value, self._accept)
+        ctx.envelope = envelope
+        ctx.payload = payload
+        bind_event(envelope.id, envelope.subject, envelope.tenantid, _trace_id(envelope.traceparent))
+        return envelope.id
+
+    async def _claim(self, conn: Any, event_id: str) -> bool:
+        inserted = await conn.fetchval(
+            "INSERT INTO inbox(consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+            self.group_id,
+            event_id,
+        )
+        return inserted is not None
+
+    async def _dispatch(self, ctx: HandlerContext) -> None:
+        if self._raw_handler is not None:
+            await self._raw_handler(ctx)
+            return
+        assert ctx.envelope is not None
+        await self._handlers[ctx.envelope.type](ctx, ctx.envelope, ctx.payload)
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < 5:
+            return
+        self._last_lag = now
+        for tp in consumer.assignment():
+            high, pos = consumer.highwater(tp), self._positions.get(tp)
+            if high is not None and pos is not None:
+                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - pos, 0))
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 else None

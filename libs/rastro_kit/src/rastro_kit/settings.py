@@ -1,0 +1,77 @@
+"""Settings shared by every service. Each service subclasses ``KitSettings`` with its own prefix.
+
+Shared settings read fixed names (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``RASTRO_MODE`` …)
+whatever the subclass prefix is; service settings read ``RASTRO_<SERVICE>_<NAME>``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["KitSettings"]
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class KitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RASTRO_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "rastro"
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers, comma-separated",
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/rastro",
+        validation_alias=_env("DATABASE_URL"),
+    )
+    mode: Literal["development", "production"] = Field(
+        default="production",
+        validation_alias=_env("RASTRO_MODE"),
+        description="development allows loopback webhook URLs and relaxes checks",
+    )
+    kafka_idempotence: bool = Field(
+        default=True,
+        validation_alias=_env("RASTRO_KAFKA_IDEMPOTENCE"),
+        description="idempotent producer; the embedded Tansu broker needs false",
+    )
+    kafka_client_id: str | None = Field(default=None, validation_alias=_env("RASTRO_KAFKA_CLIENT_ID"))
+    admin_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("RASTRO_ADMIN_API_KEY"),
+        description="operator key that sees every tenant",
+    )
+    retry_delays: str = Field(
+        default="10,60,600",
+        validation_alias=_env("RASTRO_RETRY_DELAYS"),
+        description="seconds before each retry tier re-consumes a transient failure",
+    )
+    max_poll_records: int = Field(default=500, validation_alias=_env("RASTRO_MAX_POLL_RECORDS"))
+    db_pool_size: int = Field(default=10, validation_alias=_env("RASTRO_DB_POOL_SIZE"))
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        validation_alias=_env("RASTRO_MAX_BODY_BYTES"),
+        description="largest request body accepted (413 beyond), except on streaming routes",
+    )
+    http_host: str = Field(default="127.0.0.1", validation_alias=_env("RASTRO_HTTP_HOST"))
+    http_port: int = Field(default=8000, validation_alias=_env("RASTRO_HTTP_PORT"))
+    log_level: str = Field(default="INFO", validation_alias=_env("RASTRO_LOG_LEVEL"))
+
+    @property
+    def retry_delays_s(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.retry_delays.split(",") if x.strip())
+
+    @property
+    def schema(self) -> str:
+        """Postgres schema owned by this service."""
+        return self.service_name.replace("-", "_")
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"

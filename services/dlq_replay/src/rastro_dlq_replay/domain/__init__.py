@@ -1,0 +1,1 @@
+"""Pure logic of the dead-letter store: no I/O, only the standard library and the event contract."""

@@ -1,0 +1,47 @@
+"""Composition root of eta: settings → model parameters, consumer, routes. Nothing connects until the
+app's lifespan starts (the kit's Runtime opens the pool, the producer and the consumer there)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+
+from rastro_eta.api import build_router
+from rastro_eta.handlers import ShipmentChangedHandler
+from rastro_eta.settings import EtaSettings
+from rastro_events import ShipmentChanged
+from rastro_events.topics import SHIPMENTS
+from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
+
+__all__ = ["build_app", "main"]
+
+DESCRIPTION = (
+    "Learns per-tenant lane transit times from delivered shipments and publishes delivery-date "
+    "predictions (P50 expected, P90 promise) on rastro.eta.v1."
+)
+
+
+def build_app(settings: EtaSettings | None = None) -> FastAPI:
+    settings = settings or EtaSettings()
+    parameters = settings.prediction_parameters()
+    handler = ShipmentChangedHandler(parameters)
+
+    def consumers(_: Runtime) -> Sequence[ConsumerSpec]:
+        return [ConsumerSpec(topics=[SHIPMENTS], handlers={ShipmentChanged.ce_type(): handler})]
+
+    return create_app(
+        ServiceDefinition(
+            settings=settings,
+            title="Rastro ETA",
+            description=DESCRIPTION,
+            migrations=("rastro_eta.migrations",),
+            routers=[build_router(parameters)],
+            consumers=consumers,
+        )
+    )
+
+
+def main() -> None:
+    settings = EtaSettings()
+    serve(build_app(settings), settings)

@@ -1,0 +1,1 @@
+"""The ETA model, pure: lanes, transit times, quantiles and predictions. No I/O, no frameworks."""

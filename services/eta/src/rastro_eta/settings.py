@@ -1,0 +1,80 @@
+"""Settings of the eta service: the kit's shared ones plus ``RASTRO_ETA_*``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timezone as fixed_offset
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from rastro_eta.domain.prediction import ModelParameters
+from rastro_kit.settings import KitSettings
+
+__all__ = ["EtaSettings", "parse_zone"]
+
+
+def parse_zone(name: str) -> tzinfo:
+    """An IANA zone (``America/Sao_Paulo``), ``UTC``, or a fixed offset (``-03:00``)."""
+    if name.upper() in {"UTC", "Z"}:
+        return UTC
+    if name[:1] in {"+", "-"}:
+        try:
+            parsed = datetime.strptime(name, "%z")
+        except ValueError:
+            raise ValueError(f"not a UTC offset: {name!r} (use ±HH:MM)") from None
+        offset = parsed.utcoffset() or timedelta(0)
+        return fixed_offset(offset)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (is the tz database installed?)") from None
+
+
+class EtaSettings(KitSettings):
+    model_config = SettingsConfigDict(env_prefix="RASTRO_ETA_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "eta"
+    http_port: int = Field(default=8003, validation_alias=AliasChoices("RASTRO_HTTP_PORT"))
+    default_transit_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="expected (P50) transit days when no lane has a sample",
+    )
+    default_promise_days: float = Field(
+        default=10.0,
+        ge=0,
+        description="promise (P90) transit days when no lane has a sample",
+    )
+    sample_window: int = Field(
+        default=200, ge=1, description="most recent deliveries per lane the quantiles use"
+    )
+    min_samples: int = Field(
+        default=5, ge=1, description="a lane with fewer samples falls back to a coarser one"
+    )
+    timezone: str = Field(
+        default="America/Sao_Paulo",
+        description="time zone in which predicted dates are calendar days",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        parse_zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _promise_not_before_expected(self) -> EtaSettings:
+        if self.default_promise_days < self.default_transit_days:
+            raise ValueError("default_promise_days must be at least default_transit_days")
+        return self
+
+    def prediction_parameters(self) -> ModelParameters:
+        return ModelParameters(
+            window=self.sample_window,
+            min_samples=self.min_samples,
+            default_expected_days=self.default_transit_days,
+            default_promise_days=self.default_promise_days,
+            zone=parse_zone(self.timezone),
+        )

@@ -1,0 +1,3 @@
+from rastro_ingest.app import main
+
+main()

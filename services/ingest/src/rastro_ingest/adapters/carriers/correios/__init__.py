@@ -1,0 +1,1 @@
+"""Correios (Brazil): SRO Rastro REST tracking, pushes in the same shape, and a polling client."""

@@ -1,0 +1,73 @@
+"""Composition root of the ingest service."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+
+from rastro_ingest.adapters.repository import (
+    DbKeyResolver,
+    fetch_keys,
+    forget_old_idempotency_keys,
+    publish_key,
+)
+from rastro_ingest.api_carriers import router as carriers_router
+from rastro_ingest.api_events import router as events_router
+from rastro_ingest.api_tenants import router as tenants_router
+from rastro_ingest.imports.api import router as imports_router
+from rastro_ingest.polling.poller import poll_carriers
+from rastro_ingest.rate_limit import RateLimiter, RateLimitHeaders
+from rastro_ingest.settings import IngestSettings
+from rastro_ingest.upstream import upstream_consumers
+from rastro_kit.logs import get_logger
+from rastro_kit.service import Runtime, ServiceDefinition, create_app, serve
+
+__all__ = ["build_app", "main"]
+
+log = get_logger(__name__)
+
+
+async def republish_keys(runtime: Runtime) -> None:
+    """The key topic is the other services' only source of keys: refresh it at every start, so a broker
+    that lost its data (the embedded dev broker keeps nothing) still learns every key."""
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        keys = await fetch_keys(conn)
+        for key in keys:
+            await publish_key(conn, key)
+    log.info("api_keys_republished", count=len(keys))
+
+
+async def expire_idempotency_keys(runtime: Runtime) -> None:
+    while True:
+        async with runtime.pool.acquire() as conn:
+            removed = await forget_old_idempotency_keys(conn, runtime.settings.idempotency_ttl_hours)  # type: ignore[attr-defined]
+        if removed:
+            log.info("idempotency_keys_expired", count=removed)
+        await asyncio.sleep(3600)
+
+
+def build_app(settings: IngestSettings) -> FastAPI:
+    app = create_app(
+        ServiceDefinition(
+            settings=settings,
+            title="Rastro ingest",
+            description="The front door: upstream systems publish order and tracking events; "
+            "tenants and API keys.",
+            migrations=("rastro_ingest.migrations",),
+            routers=(events_router, tenants_router, imports_router, carriers_router),
+            consumers=upstream_consumers,
+            key_resolver=DbKeyResolver,
+            on_start=republish_keys,
+            background=(expire_idempotency_keys, poll_carriers),
+            streaming_paths=("/v1/imports",),  # CSV bodies are read as a stream, any size
+        )
+    )
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.add_middleware(RateLimitHeaders)
+    return app
+
+
+def main() -> None:
+    settings = IngestSettings()
+    serve(build_app(settings), settings)

@@ -1,0 +1,1 @@
+"""Pure ingest logic: reading API events into typed payloads, with errors reported per event."""

@@ -1,0 +1,72 @@
+"""Reading what upstream systems post into typed payloads.
+
+An incoming event names its kind in ``type``: ``tracking.event`` (a carrier event) or one of the
+order events. Each is validated alone, so one bad event in a batch never spoils its neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from rastro_events import InvoiceIssued, OrderCancelled, OrderCreated, OrderShipped, Payload, RawTrackingEvent
+
+__all__ = ["EVENT_KINDS", "Accepted", "Rejected", "read_event", "read_events"]
+
+EVENT_KINDS: dict[str, type[Payload]] = {
+    "tracking.event": RawTrackingEvent,
+    "order.created": OrderCreated,
+    "invoice.issued": InvoiceIssued,
+    "order.shipped": OrderShipped,
+    "order.cancelled": OrderCancelled,
+}
+_ENVELOPE_FIELDS = {"type", "event_id"}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    index: int
+    payload: Payload
+    event_id: str | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    errors: list[dict[str, str]]
+
+
+def read_event(index: int, item: Any) -> Accepted | Rejected:
+    if not isinstance(item, dict):
+        return Rejected(index, [{"field": "(event)", "message": "an event must be a JSON object"}])
+    kind = item.get("type")
+    model = EVENT_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = ", ".join(sorted(EVENT_KINDS))
+        return Rejected(
+            index, [{"field": "type", "message": f"unknown event type {kind!r}; expected one of {known}"}]
+        )
+    event_id = item.get("event_id")
+    if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 128):
+        return Rejected(index, [{"field": "event_id", "message": "must be a string of 1 to 128 characters"}])
+    try:
+        payload = model.model_validate({k: v for k, v in item.items() if k not in _ENVELOPE_FIELDS})
+    except ValidationError as exc:
+        return Rejected(index, [_field_error(e) for e in exc.errors()])
+    return Accepted(index, payload, event_id)
+
+
+def read_events(items: list[Any]) -> tuple[list[Accepted], list[Rejected]]:
+    accepted: list[Accepted] = []
+    rejected: list[Rejected] = []
+    for i, item in enumerate(items):
+        result = read_event(i, item)
+        (accepted if isinstance(result, Accepted) else rejected).append(result)  # type: ignore[arg-type]
+    return accepted, rejected
+
+
+def _field_error(err: Any) -> dict[str, str]:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(event)"
+    return {"field": loc, "message": err.get("msg", "invalid")}

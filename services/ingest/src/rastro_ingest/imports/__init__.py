@@ -1,0 +1,1 @@
+"""CSV import: ``POST /v1/imports`` and its jobs."""

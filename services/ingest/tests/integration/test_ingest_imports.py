@@ -1,0 +1,240 @@
+"""CSV import over real HTTP, with the real broker and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from rastro_cli.main import app as cli
+from rastro_events import decode_event
+from rastro_events.topics import TRACKING_RAW
+from rastro_ingest.app import build_app
+from rastro_ingest.settings import IngestSettings
+from rastro_kit.testing import TopicReader, serve_app
+
+pytestmark = pytest.mark.integration
+ADMIN = "rk_admin_" + secrets.token_hex(8)
+MAPPING = {
+    "tracking_number": "Rastreio",
+    "carrier": "Transportadora",
+    "status_code": "Codigo",
+    "description": "Descricao",
+    "occurred_at": "DataHora",
+    "location.city": "Cidade",
+    "location.state": "UF",
+}
+ERP_ROWS = [
+    "Rastreio;Transportadora;Codigo;Descricao;DataHora;Cidade;UF;Vendedor",
+    "{n}1BR;correios;PO-01;Objeto postado;21/11/2026 09:10;Ribeirão Preto;SP;Zé",
+    "{n}1BR;correios;RO-01;Objeto em trânsito;22/11/2026 18:00;São Paulo;SP;Zé",
+    "{n}2BR;correios;;Sem código;22/11/2026 18:00;Goiânia;GO;Zé",
+    "{n}1BR;correios;BDE-01;Objeto entregue ao destinatário;23/11/2026 14:05;São Paulo;SP;Zé",
+    "{n}3BR;correios;PO-01;Data ruim;ontem;Belém;PA;Zé",
+    "{n}1BR;correios;BDE-01;Objeto entregue ao destinatário;23/11/2026 14:05;São Paulo;SP;Zé",
+]
+
+
+@pytest.fixture(scope="module")
+async def client(
+    kafka_bootstrap: str, database_url: str, kafka_idempotence: bool, topics: list[str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = IngestSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        DATABASE_URL=database_url,
+        RASTRO_KAFKA_IDEMPOTENCE=kafka_idempotence,
+        RASTRO_ADMIN_API_KEY=ADMIN,
+    )
+    async with serve_app(build_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=120) as c:
+        yield c
+
+
+async def new_tenant(client: httpx.AsyncClient, scopes: list[str] | None = None) -> tuple[str, str]:
+    tenant = f"t{secrets.token_hex(4)}"
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    r = await client.post("/v1/tenants", json={"id": tenant, "name": "Test shop"}, headers=admin)
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/v1/tenants/{tenant}/keys", headers=admin, json={"name": "t", "scopes": scopes or ["events:write"]}
+    )
+    assert r.status_code == 201, r.text
+    return tenant, r.json()["key"]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def erp_file(prefix: str) -> bytes:
+    return "\r\n".join(row.format(n=prefix) for row in ERP_ROWS).encode("latin-1")
+
+
+async def import_erp(client: httpx.AsyncClient, key: str, body: bytes) -> dict[str, Any]:
+    params = {"mapping": json.dumps(MAPPING), "encoding": "latin-1", "timezone": "America/Sao_Paulo"}
+    headers = bearer(key) | {"content-type": "text/csv"}
+    r = await client.post("/v1/imports", params=params, content=body, headers=headers)
+    assert r.status_code == 202, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def test_erp_export_with_semicolons_and_latin1_imports_once(
+    client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    tenant, key = await new_tenant(client)
+    prefix = f"ERP{secrets.token_hex(3).upper()}"
+    job = await import_erp(client, key, erp_file(prefix))
+    assert job["status"] == "completed" and job["options"]["delimiter"] == ";"
+    assert (job["rows_total"], job["rows_accepted"], job["rows_rejected"]) == (6, 4, 2)
+    assert job["rows_duplicate"] == 1 and job["events_enqueued"] == 3  # row 7 repeats row 5
+    assert job["options"]["ignored_columns"] == ["Vendedor"]
+
+    errors = await client.get(job["links"]["errors"], headers=bearer(key))
+    assert errors.status_code == 200 and errors.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(errors.text)))
+    assert rows[0] == ["row", "field", "message"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("4", "status_code"), ("6", "occurred_at")]
+
+    again = await import_erp(client, key, erp_file(prefix))
+    assert again["id"] != job["id"] and again["rows_duplicate"] == 4 and again["events_enqueued"] == 0
+    # The outbox publishes in insertion order: once a marker sent after the re-upload is on the topic,
+    # anything the re-upload had enqueued would be there too.
+    marker = await client.post(
+        "/v1/events",
+        headers=bearer(key),
+        json={
+            "type": "tracking.event",
+            # same key as the imported events, hence the same partition: once the marker is read,
+            # everything published before it for this shipment has been read too
+            "tracking_number": f"{prefix}1BR",
+            "status_code": "PO-01",
+            "occurred_at": "2026-11-24T10:00:00-03:00",
+        },
+    )
+    marker_id = marker.json()["events"][0]["id"].encode()
+    async with TopicReader(kafka_bootstrap, TRACKING_RAW) as reader:
+        await reader.wait_for(lambda rec: dict(rec.headers).get("ce_id") == marker_id)
+        mine = [r for r in reader.records if r.key.startswith(f"{tenant}/{prefix}".encode())]
+    assert len(mine) == 4 and len({dict(r.headers)["ce_id"] for r in mine}) == 4
+    delivered = [decode_event(r.value)[1] for r in mine if b"BDE-01" in r.value]
+    assert delivered[0].location.city == "São Paulo"  # type: ignore[attr-defined]
+    assert delivered[0].occurred_at.isoformat() == "2026-11-23T14:05:00-03:00"  # type: ignore[attr-defined]
+
+
+async def test_multipart_upload_with_options_as_form_fields(client: httpx.AsyncClient) -> None:
+    _, key = await new_tenant(client)
+    body = "order_id,occurred_at,destination.city\nP1,2026-11-23T10:00:00Z,Recife\nP2,,Natal\n"
+    r = await client.post(
+        "/v1/imports",
+        headers=bearer(key),
+        files={"file": ("pedidos.csv", body.encode(), "text/csv")},
+        data={"type": "order.created"},
+    )
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["filename"] == "pedidos.csv" and job["options"]["type"] == "order.created"
+    assert (job["rows_accepted"], job["rows_rejected"]) == (1, 1)
+    listed = await client.get("/v1/imports", headers=bearer(key))
+    assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
+    assert (await client.get(job["links"]["self"], headers=bearer(key))).json()["rows_total"] == 2
+
+
+async def test_unusable_files_are_refused_before_a_job_exists(client: httpx.AsyncClient) -> None:
+    _, key = await new_tenant(client)
+    csv_type = bearer(key) | {"content-type": "text/csv"}
+    cases = [
+        ({"mapping": '{"tracking_number": "Rastreio"}'}, b"Tracking,Code\nX,PO-01\n", "mapping"),
+        ({}, "Descrição,tracking_number\n".encode("latin-1"), "encoding"),
+        ({"encoding": "ebcdic"}, b"tracking_number\nX\n", "encoding"),
+        ({"type": "parcel.teleported"}, b"tracking_number\nX\n", "type"),
+        ({}, b"", "(body)"),
+    ]
+    for params, body, field in cases:
+        r = await client.post("/v1/imports", params=params, content=body, headers=csv_type)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["errors"][0]["field"] == field
+    r = await client.post("/v1/imports", json={"a": 1}, headers=bearer(key))
+    assert r.status_code == 415
+    assert (await client.get("/v1/imports", headers=bearer(key))).json()["items"] == []
+
+
+async def test_tenants_cannot_see_or_write_each_others_imports(client: httpx.AsyncClient) -> None:
+    tenant_a, key_a = await new_tenant(client)
+    _, key_b = await new_tenant(client)
+    _, read_only = await new_tenant(client, scopes=["shipments:read"])
+    job = await import_erp(client, key_a, erp_file("ISO"))
+    for path in (f"/v1/imports/{job['id']}", f"/v1/imports/{job['id']}/errors"):
+        assert (await client.get(path, headers=bearer(key_b))).status_code == 404
+        assert (await client.get(path, headers=bearer(ADMIN))).status_code == 200
+    assert (await client.get(f"/v1/imports?tenant={tenant_a}", headers=bearer(key_b))).status_code == 404
+    assert (await client.get("/v1/imports", headers=bearer(key_b))).json()["items"] == []
+    r = await client.post(
+        f"/v1/imports?tenant={tenant_a}", content=b"tracking_number\n", headers=bearer(key_b)
+    )
+    assert r.status_code == 403
+    assert (await client.get("/v1/imports", headers=bearer(read_only))).status_code == 403
+    assert (await client.post("/v1/imports", content=b"x")).status_code == 401
+
+
+async def test_cli_streams_a_file_and_prints_the_summary(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, key = await new_tenant(client)
+    path = tmp_path / "export.csv"
+    path.write_bytes(erp_file("CLI"))
+    args = ["import", str(path), "--mapping", json.dumps(MAPPING), "--encoding", "latin-1"]
+    args += ["--timezone", "America/Sao_Paulo", "--base-url", str(client.base_url), "--api-key", key]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and "rows rejected" in result.output
+    assert "4,status_code," in result.output
+
+
+async def generated_rows(count: int, distinct: int) -> AsyncIterator[bytes]:
+    yield b"tracking_number,carrier,status_code,description,occurred_at,location.city\n"
+    piece: list[str] = []
+    for i in range(count):
+        piece.append(
+            f"MEM{i % distinct:08d}BR,correios,RO-01,Em transito,2026-11-22T18:00:00-03:00,Sao Paulo\n"
+        )
+        if len(piece) == 2000:
+            yield "".join(piece).encode()
+            piece.clear()
+    yield "".join(piece).encode()
+
+
+def peak_rss_reset() -> int:
+    """Reset this process's peak RSS (Linux ``clear_refs``) and return the current RSS, in KiB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS")
+
+
+def _status_kib(name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{name} not in /proc/self/status")
+
+
+async def test_a_200k_row_stream_imports_in_bounded_memory(client: httpx.AsyncClient) -> None:
+    # Rows repeat 1,000 distinct events: every row is still read, validated and keyed, but the shared
+    # raw topic (which other tests read from the start) gets 1,000 records, not 200,000.
+    _, key = await new_tenant(client)
+    before = peak_rss_reset()
+    r = await client.post(
+        "/v1/imports",
+        content=generated_rows(200_000, 1000),
+        headers=bearer(key) | {"content-type": "text/csv"},
+    )
+    growth_mib = (_status_kib("VmHWM") - before) / 1024
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert (job["rows_total"], job["rows_accepted"], job["events_enqueued"]) == (200_000, 200_000, 1000)
+    assert job["bytes_received"] > 15_000_000
+    assert growth_mib < 64, f"peak RSS grew by {growth_mib:.0f} MiB while importing 200,000 rows"

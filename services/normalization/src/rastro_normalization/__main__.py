@@ -1,0 +1,3 @@
+from rastro_normalization.app import main
+
+main()

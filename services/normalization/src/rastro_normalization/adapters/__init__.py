@@ -1,0 +1,1 @@
+"""Adapters: carrier code tables and clients, Postgres repositories, HTTP senders."""

@@ -1,0 +1,1 @@
+"""Correios (ECT): SRO code table (``codes.csv``)."""

@@ -1,0 +1,1 @@
+"""DHL Express: code table (``codes.csv``); sources in ``README.md``."""

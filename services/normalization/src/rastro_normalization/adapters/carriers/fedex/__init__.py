@@ -1,0 +1,1 @@
+"""FedEx: code table (``codes.csv``); sources in ``README.md``."""

@@ -1,0 +1,1 @@
+"""Jadlog: code table (``codes.csv``); sources in ``README.md``."""

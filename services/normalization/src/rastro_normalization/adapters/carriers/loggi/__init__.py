@@ -1,0 +1,1 @@
+"""Loggi: code table (``codes.csv``); sources in ``README.md``."""

@@ -1,0 +1,1 @@
+"""UPS: code table (``codes.csv``); sources in ``README.md``."""

@@ -1,0 +1,1 @@
+"""USPS: code table (``codes.csv``); sources in ``README.md``."""

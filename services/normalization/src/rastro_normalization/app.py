@@ -1,0 +1,33 @@
+"""Composition root of the normalization service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from rastro_events.topics import ETA, ORDERS, TRACKING_RAW
+from rastro_kit.service import ConsumerSpec, ServiceDefinition, create_app, serve
+from rastro_normalization.api import router
+from rastro_normalization.handlers import HANDLERS
+from rastro_normalization.mappings.api import router as mappings_router
+from rastro_normalization.settings import NormalizationSettings
+
+__all__ = ["build_app", "main"]
+
+
+def build_app(settings: NormalizationSettings) -> FastAPI:
+    return create_app(
+        ServiceDefinition(
+            settings=settings,
+            title="Rastro normalization",
+            description="One status taxonomy for every carrier: code tables, the shipment state machine "
+            "and the shipment read model.",
+            migrations=("rastro_normalization.migrations",),
+            routers=(router, mappings_router),
+            consumers=lambda _rt: (ConsumerSpec(topics=(TRACKING_RAW, ORDERS, ETA), handlers=HANDLERS),),
+        )
+    )
+
+
+def main() -> None:
+    settings = NormalizationSettings()
+    serve(build_app(settings), settings)

@@ -1,0 +1,260 @@
+"""Consumer handlers: raw carrier events and order events fold into shipments; ETAs join the read model.
+
+Every accepted raw event emits one ``rastro.tracking.normalized.v1``; every status change one
+``rastro.shipments.v1``. A duplicate (same event id, or the same carrier event told twice) emits nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rastro_events import (
+    EtaPredicted,
+    InvoiceIssued,
+    Location,
+    NormalizedTrackingEvent,
+    OrderCancelled,
+    OrderCreated,
+    OrderShipped,
+    RawTrackingEvent,
+    ShipmentChanged,
+    Status,
+)
+from rastro_kit.consumer import Handler, HandlerContext
+from rastro_kit.errors import PermanentError, Reason
+from rastro_normalization.adapters import repository as repo
+from rastro_normalization.adapters.carriers import UnknownCarrierTable, load_carrier_table
+from rastro_normalization.carrier_resolution import detect_event_carrier, unmapped_code
+from rastro_normalization.domain.carriers import resolve_carrier
+from rastro_normalization.domain.codes import CodeEntry, CodeTable
+from rastro_normalization.domain.mappings import TenantMappings, lookup_code
+from rastro_normalization.domain.orders import OrderEvent, order_milestone
+from rastro_normalization.domain.services import canonical_service
+from rastro_normalization.domain.state_machine import Shipment, apply
+from rastro_normalization.domain.timeline import Place, TimelineEntry
+from rastro_normalization.mappings import tenant_mappings
+
+__all__ = ["HANDLERS"]
+
+
+def _place(loc: Location | None) -> Place | None:
+    return Place(loc.city, loc.state, loc.country) if loc else None
+
+
+def _loc(loc: Location | None) -> dict[str, Any] | None:
+    return loc.model_dump(exclude_none=True) if loc else None
+
+
+async def _map_codes(ctx: HandlerContext, event: RawTrackingEvent) -> tuple[str, CodeEntry, str | None]:
+    """Carrier, code entry and canonical service of a raw event, the tenant's mappings first."""
+    mappings = await tenant_mappings(ctx.conn, ctx.tenant_id)
+    carrier = (
+        resolve_carrier(event.carrier, mappings.carrier_aliases)
+        if event.carrier and event.carrier.strip()
+        else detect_event_carrier(event.tracking_number)  # flagged (dead-lettered) unless unambiguous
+    )
+    if carrier is None:
+        raise PermanentError(Reason.UNKNOWN_CARRIER, f"unknown carrier {event.carrier!r}")
+    try:
+        table: CodeTable | None = load_carrier_table(carrier)
+    except UnknownCarrierTable:
+        table = None  # a tenant status override may still map this carrier's codes
+    code = lookup_code(carrier, event.status_code, table, mappings)
+    if code is None and table is None:
+        raise PermanentError(Reason.UNKNOWN_CARRIER, f"no code table for carrier {carrier!r} yet")
+    if code is None:
+        raise unmapped_code(carrier, event.status_code)
+    return carrier, code, canonical_service(event.service, carrier, mappings.service_aliases)
+
+
+async def on_raw_tracking(ctx: HandlerContext, envelope: Any, event: RawTrackingEvent) -> None:
+    carrier, code, service = await _map_codes(ctx, event)
+    entry = TimelineEntry(
+        event_id=envelope.id,
+        carrier=carrier,
+        status_code=code.code,
+        status=code.status,
+        substatus=code.substatus,
+        description=event.description or code.descriptions.get("pt-BR"),
+        occurred_at=event.occurred_at,
+        location=_place(event.location),
+        effect=code.effect,
+        service=service,
+    )
+    facts = repo.ShipmentFacts(
+        carrier=carrier,
+        service=service,
+        order_id=event.order_id,
+        origin=_loc(event.origin),
+        destination=_loc(event.destination),
+    )
+    descriptions = dict(code.descriptions)
+    shipment = await _fold(ctx, event.tracking_number, entry, descriptions, facts)
+    if shipment is None:
+        return
+    # A correction (Correios EST) has no status of its own: subscribers see where it leaves the shipment.
+    status, substatus = (
+        (shipment.status, shipment.substatus) if code.effect else (code.status, code.substatus)
+    )
+    await ctx.emit(
+        NormalizedTrackingEvent(
+            tracking_number=event.tracking_number,
+            carrier=carrier,
+            service=service,
+            status_code=code.code,
+            status=status,
+            substatus=substatus,
+            description=entry.description,
+            descriptions=descriptions,
+            occurred_at=event.occurred_at,
+            occurred_at_utc=event.occurred_at.astimezone(UTC),
+            location=event.location,
+            raw_event_id=envelope.id,
+        )
+    )
+
+
+async def on_order_event(ctx: HandlerContext, envelope: Any, event: OrderEvent) -> None:
+    code, status, substatus, descriptions = order_milestone(event)
+    entry = TimelineEntry(
+        event_id=envelope.id,
+        carrier=None,
+        status_code=code,
+        status=status,
+        substatus=substatus,
+        description=descriptions["en"],
+        occurred_at=event.occurred_at,
+    )
+    # An order's events arrive on different keys (order id before shipping, tracking number after) and
+    # so on different partitions, handled concurrently: serialize them per order, so the one that
+    # commits second always sees the first (no order event left out of its shipment's timeline).
+    await ctx.conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"order:{ctx.tenant_id}/{event.order_id}"
+    )
+    if event.tracking_number is None:
+        await ctx.conn.execute(
+            "INSERT INTO order_events VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            ctx.tenant_id,
+            event.order_id,
+            envelope.id,
+            status.value,
+            substatus,
+            code,
+            event.occurred_at,
+            event.occurred_at.isoformat(),
+        )
+        linked = await ctx.conn.fetch(
+            "SELECT tracking_number FROM shipments WHERE tenant_id = $1 AND order_id = $2",
+            ctx.tenant_id,
+            event.order_id,
+        )
+        for row in linked:
+            await _fold(ctx, row["tracking_number"], entry, descriptions, repo.ShipmentFacts())
+        return
+    mappings = await tenant_mappings(ctx.conn, ctx.tenant_id)
+    await _fold(ctx, event.tracking_number, entry, descriptions, _order_facts(event, mappings))
+    await _join_earlier_order_events(ctx, event.order_id, event.tracking_number)
+
+
+def _order_facts(event: OrderEvent, mappings: TenantMappings) -> repo.ShipmentFacts:
+    carrier = resolve_carrier(event.carrier, mappings.carrier_aliases) if event.carrier else None
+    shipped = isinstance(event, OrderShipped | OrderCreated)
+    service = event.service if isinstance(event, OrderShipped) else None
+    return repo.ShipmentFacts(
+        carrier=carrier or event.carrier,
+        order_id=event.order_id,
+        service=canonical_service(service, carrier, mappings.service_aliases),
+        origin=_loc(event.origin) if shipped else None,  # type: ignore[union-attr]
+        destination=_loc(event.destination) if shipped else None,  # type: ignore[union-attr]
+        promised_date=event.promised_date if shipped else None,  # type: ignore[union-attr]
+    )
+
+
+async def _join_earlier_order_events(ctx: HandlerContext, order_id: str, tracking_number: str) -> None:
+    rows = await ctx.conn.fetch(
+        "SELECT * FROM order_events WHERE tenant_id = $1 AND order_id = $2", ctx.tenant_id, order_id
+    )
+    for r in rows:
+        entry = TimelineEntry(
+            event_id=r["event_id"],
+            carrier=None,
+            status_code=r["code"],
+            status=Status(r["status"]),
+            substatus=r["substatus"],
+            description=None,
+            occurred_at=datetime.fromisoformat(r["occurred_at_local"]),
+        )
+        await _fold(ctx, tracking_number, entry, {}, repo.ShipmentFacts())
+
+
+async def _fold(
+    ctx: HandlerContext,
+    tracking_number: str,
+    entry: TimelineEntry,
+    descriptions: dict[str, str],
+    facts: repo.ShipmentFacts,
+) -> Shipment | None:
+    """Fold one entry into its shipment; None when it was a duplicate and changed nothing."""
+    shipment, row = await repo.lock_shipment(ctx.conn, ctx.tenant_id, tracking_number)
+    updated, change = apply(shipment, entry)
+    if updated is shipment:
+        return None
+    await repo.insert_entry(ctx.conn, ctx.tenant_id, tracking_number, entry, descriptions)
+    await repo.save_shipment(ctx.conn, updated, facts)
+    if change is not None:
+        await ctx.emit(_shipment_changed(updated, change.old_status, change.occurred_at, row, facts))
+    return updated
+
+
+def _shipment_changed(
+    s: Shipment, old_status: Any, occurred_at: Any, row: dict[str, Any], facts: repo.ShipmentFacts
+) -> ShipmentChanged:
+    origin = facts.origin or (json.loads(row["origin"]) if row.get("origin") else None)
+    destination = facts.destination or (json.loads(row["destination"]) if row.get("destination") else None)
+    return ShipmentChanged(
+        tracking_number=s.tracking_number,
+        carrier=facts.carrier or s.carrier or row.get("carrier"),
+        service=facts.service or s.service or row.get("service"),
+        old_status=old_status,
+        new_status=s.status,
+        substatus=s.substatus,
+        occurred_at=occurred_at,
+        origin=Location(**origin) if origin else None,
+        destination=Location(**destination) if destination else None,
+        promised_date=facts.promised_date or row.get("promised_date"),
+        created_at=s.created_at,
+        shipped_at=s.shipped_at,
+        delivered_at=s.delivered_at,
+    )
+
+
+async def on_eta(ctx: HandlerContext, envelope: Any, event: EtaPredicted) -> None:
+    eta = {
+        "expected_date": event.expected_date.isoformat(),
+        "promise_date": event.promise_date.isoformat(),
+        "model_version": event.model_version,
+        "sample_size": event.sample_size,
+        "lane": event.lane.model_dump(exclude_none=True),
+        "predicted_at": event.predicted_at.isoformat(),
+        "milestone": event.milestone.value,
+    }
+    await ctx.conn.execute(
+        "UPDATE shipments SET eta = $3 WHERE tenant_id = $1 AND tracking_number = $2"
+        " AND (eta IS NULL OR (eta->>'predicted_at')::timestamptz <= $4)",
+        ctx.tenant_id,
+        event.tracking_number,
+        json.dumps(eta),
+        event.predicted_at,
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    RawTrackingEvent.ce_type(): on_raw_tracking,
+    OrderCreated.ce_type(): on_order_event,
+    InvoiceIssued.ce_type(): on_order_event,
+    OrderShipped.ce_type(): on_order_event,
+    OrderCancelled.ce_type(): on_order_event,
+    EtaPredicted.ce_type(): on_eta,
+}

@@ -1,0 +1,1 @@
+"""Rastro's notification service: subscriptions, signed webhooks, durable retries (DESIGN §7)."""

@@ -1,0 +1,3 @@
+from rastro_notification.app import main
+
+main()

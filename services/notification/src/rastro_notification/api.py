@@ -1,0 +1,167 @@
+"""Subscriptions API (DESIGN §11): endpoints, filters and secrets, per tenant.
+
+Every route needs the ``subscriptions:manage`` scope. A tenant key acts on its own tenant (another
+tenant's subscription is a 404, so its existence does not leak); an operator key names the tenant with
+``?tenant=`` (required to create, optional to read).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from rastro_kit.auth import Principal
+from rastro_kit.http import ProblemError, require_scope, tenant_scope
+from rastro_notification.adapters import repository as repo
+from rastro_notification.api_checks import check_endpoint_url, check_event_types, check_secret
+from rastro_notification.domain.signing import generate_secret
+from rastro_notification.settings import NotificationSettings
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["subscriptions"])
+TENANT = Query(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="operator keys: the tenant")
+MANAGE = require_scope("subscriptions:manage")
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=4096, examples=["https://hooks.example.com/rastro"])
+    event_types: list[str] = Field(default_factory=lambda: ["*"], examples=[["tracking.delivered", "eta.*"]])
+    description: str | None = Field(default=None, max_length=500)
+    secret: str | None = Field(
+        default=None, description="whsec_… (24–64 random bytes, base64); generated if absent"
+    )
+    enabled: bool = True
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=4096)
+    event_types: list[str] | None = None
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
+def settings_of(request: Request) -> NotificationSettings:
+    settings: NotificationSettings = request.app.state.runtime.settings
+    return settings
+
+
+def pool_of(request: Request) -> Any:
+    return request.app.state.runtime.pool
+
+
+@router.post("/v1/subscriptions", status_code=201, summary="Create a subscription; its secret is returned")
+async def create_subscription(
+    request: Request,
+    response: Response,
+    body: SubscriptionIn,
+    principal: Principal = MANAGE,
+    tenant: str | None = TENANT,
+) -> Any:
+    tenant_id = tenant_scope(principal, tenant)
+    if tenant_id is None:
+        raise ProblemError(
+            422, "An operator key must name the tenant: ?tenant=<id>.", type_="tenant-required"
+        )
+    url = check_endpoint_url(body.url, settings_of(request))
+    event_types = check_event_types(body.event_types)
+    secret = check_secret(body.secret) if body.secret is not None else generate_secret()
+    sub = await repo.insert_subscription(
+        pool_of(request),
+        tenant_id=tenant_id,
+        url=url,
+        event_types=event_types,
+        description=body.description,
+        secret=secret,
+        enabled=body.enabled,
+    )
+    response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
+    return sub.public(with_secret=True)
+
+
+@router.get("/v1/subscriptions", summary="List subscriptions (secrets are not shown)")
+async def list_subscriptions(
+    request: Request,
+    principal: Principal = MANAGE,
+    tenant: str | None = TENANT,
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
+) -> Any:
+    tenant_id = tenant_scope(principal, tenant)
+    subs = await repo.list_subscriptions(pool_of(request), tenant_id, cursor, limit)
+    return {
+        "items": [s.public(with_secret=False) for s in subs],
+        "next_cursor": subs[-1].id if len(subs) == limit else None,
+    }
+
+
+@router.get("/v1/subscriptions/{sub_id}", summary="One subscription, with its secret")
+async def get_subscription(
+    request: Request, sub_id: str, principal: Principal = MANAGE, tenant: str | None = TENANT
+) -> Any:
+    sub = await owned_subscription(request, sub_id, principal, tenant)
+    return sub.public(with_secret=True)
+
+
+@router.patch("/v1/subscriptions/{sub_id}", summary="Change url, event_types, description or enabled")
+async def update_subscription(
+    request: Request,
+    sub_id: str,
+    body: SubscriptionPatch,
+    principal: Principal = MANAGE,
+    tenant: str | None = TENANT,
+) -> Any:
+    tenant_id = tenant_scope(principal, tenant)
+    changes = _changes(request, body)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        sub = (
+            await repo.update_subscription(conn, sub_id, tenant_id, changes)
+            if changes
+            else await repo.get_subscription(conn, sub_id, tenant_id)
+        )
+    if sub is None:
+        raise ProblemError(404, "Not found.")
+    return sub.public(with_secret=True)
+
+
+@router.delete(
+    "/v1/subscriptions/{sub_id}", status_code=204, summary="Delete a subscription and its messages"
+)
+async def delete_subscription(
+    request: Request, sub_id: str, principal: Principal = MANAGE, tenant: str | None = TENANT
+) -> Response:
+    if not await repo.delete_subscription(pool_of(request), sub_id, tenant_scope(principal, tenant)):
+        raise ProblemError(404, "Not found.")
+    return Response(status_code=204)
+
+
+async def owned_subscription(
+    request: Request, sub_id: str, principal: Principal, tenant: str | None
+) -> repo.Subscription:
+    """The subscription if the caller may see it; 404 otherwise (also for another tenant's)."""
+    sub = await repo.get_subscription(pool_of(request), sub_id, tenant_scope(principal, tenant))
+    if sub is None:
+        raise ProblemError(404, "Not found.")
+    return sub
+
+
+def _changes(request: Request, body: SubscriptionPatch) -> dict[str, Any]:
+    given = body.model_fields_set
+    for name in ("url", "event_types", "enabled"):
+        if name in given and getattr(body, name) is None:
+            raise ProblemError(
+                422,
+                f"{name} may not be null.",
+                type_="validation-error",
+                errors=[{"field": name, "message": "may not be null"}],
+            )
+    changes: dict[str, Any] = {name: getattr(body, name) for name in given}
+    if "url" in changes:
+        changes["url"] = check_endpoint_url(changes["url"], settings_of(request))
+    if "event_types" in changes:
+        changes["event_types"] = check_event_types(changes["event_types"])
+    return changes

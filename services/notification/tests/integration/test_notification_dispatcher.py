@@ -1,0 +1,201 @@
+"""The dispatcher's durability and caps against a real Postgres and a real receiver (no broker needed).
+
+Each test has its own schema; messages are queued with the same repository call the consumer uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.testing import wait_until
+from rastro_notification.adapters import repository as repo
+from rastro_notification.dispatcher import Dispatcher
+from rastro_notification.domain.signing import generate_secret
+from rastro_notification.settings import NotificationSettings
+
+pytestmark = pytest.mark.integration
+
+Settings = Callable[..., NotificationSettings]
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[tuple[Any, str]]:
+    service = f"notiftest{secrets.token_hex(3)}"
+    pool = await create_pool(database_url, service)
+    await apply_migrations(pool, service, ("rastro_notification.migrations",))
+    yield pool, service
+    await pool.execute(f'DROP SCHEMA "{service}" CASCADE')
+    await pool.close()
+
+
+@pytest.fixture
+def settings(pool: tuple[Any, str], database_url: str) -> Settings:
+    def make(**overrides: Any) -> NotificationSettings:
+        values: dict[str, Any] = {
+            "service_name": pool[1],
+            "DATABASE_URL": database_url,
+            "RASTRO_MODE": "development",
+            "RASTRO_NOTIFICATION_RETRY_SCHEDULE": "0.2",
+            "RASTRO_NOTIFICATION_POLL_INTERVAL_S": 0.2,
+        }
+        return NotificationSettings(**{**values, **overrides})
+
+    return make
+
+
+async def queue(pool: Any, endpoint: Any, count: int = 1) -> str:
+    endpoint.secret = generate_secret()
+    sub = await repo.insert_subscription(
+        pool,
+        tenant_id="acme",
+        url=endpoint.url,
+        event_types=["*"],
+        description=None,
+        secret=endpoint.secret,
+        enabled=True,
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(count):
+            body = (
+                b'{"type":"tracking.delivered","timestamp":"2026-11-23T14:05:11-03:00","data":{"n":%d}}' % i
+            )
+            await repo.insert_messages(
+                conn,
+                [sub.id],
+                tenant_id="acme",
+                event_id=f"evt{i}",
+                event_type="tracking.delivered",
+                ordering_key=f"acme/T{i}",
+                body=body,
+            )
+    return sub.id
+
+
+async def statuses(pool: Any) -> list[str]:
+    return [r["status"] for r in await pool.fetch("SELECT status FROM messages ORDER BY seq")]
+
+
+async def test_a_claim_in_flight_when_the_process_died_is_sent_again(
+    pool: tuple[Any, str], settings: Settings, receiver: Any
+) -> None:
+    db = pool[0]
+    endpoint = receiver.endpoint("hang")
+    await queue(db, endpoint)
+    lease = 1.5
+    first = Dispatcher(
+        settings(RASTRO_NOTIFICATION_REQUEST_TIMEOUT_S=1, RASTRO_NOTIFICATION_CLAIM_LEASE_S=lease)
+    )
+    dying = asyncio.create_task(first.serve(db))
+    await wait_until(lambda: endpoint.requests, message="first attempt in flight")
+    dying.cancel()  # the process dies mid-send: nothing is recorded, nothing released
+    await asyncio.gather(dying, return_exceptions=True)
+
+    second = Dispatcher(settings())
+    task = asyncio.create_task(second.serve(db))
+    try:
+        await wait_until(
+            lambda: len(endpoint.requests) == 2, timeout=10, message="sent again after the lease"
+        )
+        await wait_until(lambda: _delivered(db), message="delivered")
+    finally:
+        await second.stop()
+        await task
+    first_try, second_try = endpoint.requests
+    assert first_try.webhook_id == second_try.webhook_id and second_try.verified
+    assert second_try.at - first_try.at >= lease * 0.9  # not before the dead claim's lease ran out
+    rows = await db.fetch("SELECT attempt_number, outcome FROM attempts")
+    assert [(r["attempt_number"], r["outcome"]) for r in rows] == [(1, "delivered")]
+
+
+async def _delivered(db: Any) -> bool:
+    return await statuses(db) == ["delivered"]
+
+
+async def test_a_clean_stop_gives_unfinished_claims_back_at_once(
+    pool: tuple[Any, str], settings: Settings, receiver: Any
+) -> None:
+    db = pool[0]
+    endpoint = receiver.endpoint("hang")
+    await queue(db, endpoint)
+    first = Dispatcher(settings(RASTRO_NOTIFICATION_CLAIM_LEASE_S=300), grace_s=0.1)
+    task = asyncio.create_task(first.serve(db))
+    await wait_until(lambda: endpoint.requests, message="first attempt in flight")
+    await first.stop()
+    await task
+    assert (await db.fetchrow("SELECT leased_until, claim_id FROM messages")) == (None, None)
+
+    started = time.monotonic()
+    second = Dispatcher(settings())
+    task = asyncio.create_task(second.serve(db))
+    try:
+        await wait_until(lambda: _delivered(db), timeout=10, message="delivered by the next instance")
+    finally:
+        await second.stop()
+        await task
+    assert time.monotonic() - started < 10  # far sooner than the 300 s lease
+    assert len(endpoint.requests) == 2
+
+
+async def test_the_per_endpoint_cap_holds_across_instances(
+    pool: tuple[Any, str], settings: Settings, receiver: Any
+) -> None:
+    db = pool[0]
+    endpoint = receiver.endpoint(then="hang")
+    await queue(db, endpoint, count=10)
+    dispatchers = [Dispatcher(settings(RASTRO_NOTIFICATION_PER_ENDPOINT_CONCURRENCY=3)) for _ in range(2)]
+    tasks = [asyncio.create_task(d.serve(db)) for d in dispatchers]
+    try:
+        await wait_until(lambda: len(endpoint.requests) >= 3, message="cap reached")
+        # Both instances keep looking (they poll every 0.2 s); none may go past the cap.
+        rounds = [d.claim_rounds for d in dispatchers]
+        await wait_until(
+            lambda: all(d.claim_rounds >= r + 3 for d, r in zip(dispatchers, rounds, strict=True)),
+            message="several more claim rounds",
+        )
+        assert len(endpoint.requests) == 3
+        endpoint.open_gate()
+        await wait_until(lambda: len(endpoint.requests) == 10, message="the rest")
+        await wait_until(lambda: _all_delivered(db, 10), message="all delivered")
+    finally:
+        endpoint.open_gate()
+        for d in dispatchers:
+            await d.stop()
+        await asyncio.gather(*tasks)
+    assert len({r.webhook_id for r in endpoint.requests}) == 10
+
+
+async def _all_delivered(db: Any, count: int) -> bool:
+    return await statuses(db) == ["delivered"] * count
+
+
+async def test_the_dispatcher_rides_out_lost_database_connections(
+    pool: tuple[Any, str], settings: Settings, receiver: Any, database_url: str
+) -> None:
+    db, service = pool
+    own = await create_pool(database_url, service, application_name=f"{service}-dispatcher")
+    dispatcher = Dispatcher(settings())
+    task = asyncio.create_task(dispatcher.serve(own))
+    try:
+        first = receiver.endpoint()
+        await queue(db, first)
+        await wait_until(lambda: first.requests, message="delivery before the outage")
+        killed = await db.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            f"{service}-dispatcher",
+        )
+        assert killed >= 1
+        second = receiver.endpoint()
+        await queue(db, second)  # its NOTIFY may be lost with the LISTEN connection: polling finds it
+        await wait_until(lambda: second.requests, timeout=15, message="delivery after the outage")
+        await wait_until(lambda: _all_delivered(db, 2), message="both recorded")
+    finally:
+        await dispatcher.stop()
+        await task
+        await own.close()
