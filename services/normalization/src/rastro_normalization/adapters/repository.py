@@ -57,17 +57,24 @@ async def lock_shipment(conn: Any, tenant_id: str, tracking_number: str) -> tupl
 async def load_shipment(
     conn: Any, tenant_id: str, tracking_number: str
 ) -> tuple[Shipment, dict[str, Any], dict[str, Any]] | None:
-    """A shipment with its row, and per-event extras (localized descriptions, local time) for display."""
-    row = await conn.fetchrow(
-        "SELECT * FROM shipments WHERE tenant_id = $1 AND tracking_number = $2", tenant_id, tracking_number
-    )
-    if row is None:
-        return None
-    rows = await conn.fetch(
-        "SELECT * FROM timeline_entries WHERE tenant_id = $1 AND tracking_number = $2",
-        tenant_id,
-        tracking_number,
-    )
+    """A shipment with its row, and per-event extras (localized descriptions, local time) for display.
+
+    Row and timeline are read in one snapshot: read apart, a handler committing in between would pair
+    an old row (no order id yet) with a newer timeline.
+    """
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(
+            "SELECT * FROM shipments WHERE tenant_id = $1 AND tracking_number = $2",
+            tenant_id,
+            tracking_number,
+        )
+        if row is None:
+            return None
+        rows = await conn.fetch(
+            "SELECT * FROM timeline_entries WHERE tenant_id = $1 AND tracking_number = $2",
+            tenant_id,
+            tracking_number,
+        )
     shipment = build_shipment(tenant_id, tracking_number, [_entry(r) for r in rows])
     extras = {
         r["event_id"]: {"descriptions": json.loads(r["descriptions"]), "recorded_at": r["recorded_at"]}
