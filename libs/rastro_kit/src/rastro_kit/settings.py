@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["KitSettings"]
@@ -42,6 +42,27 @@ class KitSettings(BaseSettings):
         description="idempotent producer; the embedded Tansu broker needs false",
     )
     kafka_client_id: str | None = Field(default=None, validation_alias=_env("RASTRO_KAFKA_CLIENT_ID"))
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
+        description="how clients talk to the brokers; SASL_SSL for a managed cluster",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", validation_alias=_env("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias=_env("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
+    kafka_ssl_cafile: str | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SSL_CAFILE"),
+        description="CA bundle that signed the brokers' certificates (default: the system's)",
+    )
+    kafka_ssl_certfile: str | None = Field(
+        default=None, validation_alias=_env("KAFKA_SSL_CERTFILE"), description="client certificate (mTLS)"
+    )
+    kafka_ssl_keyfile: str | None = Field(
+        default=None, validation_alias=_env("KAFKA_SSL_KEYFILE"), description="client key (mTLS)"
+    )
     admin_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=_env("RASTRO_ADMIN_API_KEY"),
@@ -62,6 +83,19 @@ class KitSettings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", validation_alias=_env("RASTRO_HTTP_HOST"))
     http_port: int = Field(default=8000, validation_alias=_env("RASTRO_HTTP_PORT"))
     log_level: str = Field(default="INFO", validation_alias=_env("RASTRO_LOG_LEVEL"))
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> KitSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and"
+                " KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (client certificate)")
+        return self
 
     @property
     def retry_delays_s(self) -> tuple[float, ...]:

@@ -44,36 +44,61 @@ def topics_apply(
         str | None, typer.Option(help="Kafka bootstrap servers.", envvar="KAFKA_BOOTSTRAP_SERVERS")
     ] = None,
     partitions: Annotated[int, typer.Option(help="Partitions of the main and per-service topics.")] = 12,
-    replication_factor: Annotated[int, typer.Option(help="Replicas per partition.")] = 1,
+    replication_factor: Annotated[
+        int, typer.Option(help="Replicas per partition (3 on a production cluster).")
+    ] = 1,
     retry_tiers: Annotated[int, typer.Option(help="Retry topics per service.")] = 3,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the differences, change nothing.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to keep trying to reach the broker.")] = 30.0,
 ) -> None:
-    """Create every topic of the registry that does not exist yet; existing topics are left alone."""
-    from rastro_cli.devstack.topics import TopicsError, apply_topics
+    """Create the registry's topics, or bring existing ones up to it: more partitions (never fewer) and
+    the registry's configs. TLS/SASL come from the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* settings."""
+    from rastro_cli.devstack.topics import TopicsError, reconcile_topics
     from rastro_events.topics import all_topics
 
     _quiet_libraries()
     console = Console()
-    servers = bootstrap
-    if not servers:
+    if not bootstrap:
         console.print("[red]✗ no broker: pass --bootstrap or set KAFKA_BOOTSTRAP_SERVERS[/]")
         raise typer.Exit(2)
     specs = all_topics(partitions=partitions, retry_tiers=retry_tiers)
     try:
-        applied = asyncio.run(
-            apply_topics(servers, specs, replication_factor=replication_factor, connect_deadline=wait)
+        result = asyncio.run(
+            reconcile_topics(
+                bootstrap,
+                specs,
+                replication_factor=replication_factor,
+                dry_run=dry_run,
+                connect_deadline=wait,
+            )
         )
     except TopicsError as exc:
         console.print(f"[red]✗ {exc}[/]")
         raise typer.Exit(1) from exc
     table = Table("topic", "partitions", "configs", "state")
-    created = set(applied.created)
-    for spec in specs:
+    for change, spec in zip(result.changes, specs, strict=True):
         configs = ", ".join(f"{k}={v}" for k, v in spec.configs.items())
-        state = "[green]created[/]" if spec.name in created else "[dim]exists[/]"
+        if change.create is not None:
+            state = "[yellow]to create[/]" if dry_run else "[green]created[/]"
+        elif change.actions:
+            verb = "to change" if dry_run else "changed"
+            state = f"[yellow]{verb}:[/] " + "; ".join(change.describe())
+        elif change.warnings:
+            state = "[red]differs:[/] " + "; ".join(change.warnings)
+        else:
+            state = "[dim]up to date[/]"
         table.add_row(spec.name, str(spec.partitions), configs, state)
     console.print(table)
-    console.print(f"{len(applied.created)} created, {len(applied.existing)} already there, on {servers}")
+    created = sum(1 for c in result.changes if c.create is not None)
+    changed = len(result.pending) - created
+    untouched = len(result.changes) - len(result.pending)
+    prefix = "dry run, nothing changed: would create" if dry_run else "created"
+    console.print(
+        f"{prefix} {created}, {'would change' if dry_run else 'changed'} {changed},"
+        f" {untouched} already there, on {bootstrap}"
+    )
+    for warning in result.warnings:
+        console.print(f"[red]! {warning}[/]")
 
 
 def _quiet_libraries() -> None:

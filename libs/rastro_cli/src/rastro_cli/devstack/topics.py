@@ -1,4 +1,9 @@
-"""Create the registry's topics on a broker; topics that already exist are left as they are."""
+"""The registry's topics on a broker.
+
+``apply_topics`` (the dev stack, at start) creates what is missing and leaves the rest alone;
+``reconcile_topics`` (``rastro topics apply``) also brings existing topics up to the registry, through
+``rastro_kit.topic_admin``, with the service's TLS/SASL settings.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import IncompatibleBrokerVersion, KafkaConnectionError, KafkaError
 
 from rastro_events.topics import TopicSpec
+from rastro_kit.kafka import client_options
+from rastro_kit.settings import KitSettings
+from rastro_kit.topic_admin import TopicsPlan, execute, plan, read_cluster
 
-__all__ = ["TopicsApplied", "TopicsError", "apply_topics"]
+__all__ = ["TopicsApplied", "TopicsError", "apply_topics", "reconcile_topics"]
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -65,12 +73,38 @@ async def apply_topics(
     return applied
 
 
+async def reconcile_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+    dry_run: bool = False,
+    connect_deadline: float = 30.0,
+) -> TopicsPlan:
+    """Plan the changes that bring the cluster to ``specs`` and, unless ``dry_run``, make them."""
+    specs = list(specs)
+    admin = await _connect(bootstrap, connect_deadline)
+    try:
+        topics_plan = plan(specs, await read_cluster(admin, [s.name for s in specs]), replication_factor)
+        if not dry_run:
+            await execute(admin, topics_plan)
+    except IncompatibleBrokerVersion as exc:
+        raise TopicsError(
+            f"this broker cannot make the change ({exc}); run with --dry-run to see it and apply it by hand"
+        ) from exc
+    except (KafkaError, RuntimeError) as exc:
+        raise TopicsError(str(exc)) from exc
+    finally:
+        await admin.close()
+    return topics_plan
+
+
 async def _connect(bootstrap: str, deadline: float) -> AIOKafkaAdminClient:
     give_up = time.monotonic() + deadline
+    # Security options (TLS, SASL) from the environment, as every service reads them.
+    options = client_options(KitSettings(KAFKA_BOOTSTRAP_SERVERS=bootstrap, service_name="topics"))
     while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="rastro-topics", request_timeout_ms=10_000
-        )
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=10_000)
         try:
             await admin.start()
             return admin
