@@ -74,6 +74,12 @@ class KitSettings(BaseSettings):
         description="seconds before each retry tier re-consumes a transient failure",
     )
     max_poll_records: int = Field(default=500, validation_alias=_env("RASTRO_MAX_POLL_RECORDS"))
+    inbox_retention_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias=_env("RASTRO_INBOX_RETENTION_DAYS"),
+        description="days an inbox row (proof an event was handled) is kept; longer than any redelivery",
+    )
     db_pool_size: int = Field(default=10, validation_alias=_env("RASTRO_DB_POOL_SIZE"))
     max_body_bytes: int = Field(
         default=1024 * 1024,
