@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from rastro_events import Envelope, new_event
+from rastro_events.ids import scoped_event_id
 from rastro_ingest.adapters.repository import claim_idempotency_key, store_idempotent_answer, tenant_exists
 from rastro_ingest.domain.events_in import Accepted, Rejected, read_events
 from rastro_ingest.polling.tracked import track_shipments
@@ -244,7 +245,8 @@ def _envelope(accepted: Accepted, tenant_id: str, traceparent: str | None) -> En
         accepted.payload,
         tenant_id=tenant_id,
         source=f"/tenants/{tenant_id}/api",
-        event_id=accepted.event_id,
+        # A client's own id is scoped to its tenant: two tenants' "erp-1" are two events.
+        event_id=scoped_event_id(tenant_id, accepted.event_id) if accepted.event_id else None,
         traceparent=traceparent,
     )
 

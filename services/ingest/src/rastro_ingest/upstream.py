@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from rastro_events import new_event
+from rastro_events.ids import scoped_event_id
 from rastro_events.topics import INGEST_UPSTREAM
 from rastro_ingest.adapters.repository import tenant_exists
 from rastro_ingest.domain.events_in import Accepted, read_event
@@ -43,7 +44,7 @@ async def handle_upstream(ctx: HandlerContext) -> None:
         result.payload,
         tenant_id=tenant_id,
         source=f"/tenants/{tenant_id}/kafka",
-        event_id=result.event_id,
+        event_id=scoped_event_id(tenant_id, result.event_id) if result.event_id else None,
         traceparent=_header(ctx, "traceparent"),
     )
     await enqueue_event(ctx.conn, result.payload.topic, envelope)

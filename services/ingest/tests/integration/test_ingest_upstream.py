@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from rastro_events import decode_event
+from rastro_events.ids import scoped_event_id
 from rastro_events.topics import INGEST_UPSTREAM, TRACKING_RAW, dlq_topic
 from rastro_ingest.app import build_app
 from rastro_ingest.settings import IngestSettings
@@ -80,7 +81,8 @@ async def test_a_valid_record_is_published_like_an_http_event(
         INGEST_UPSTREAM, value, key=b"any-key", headers=[("traceparent", trace.encode())]
     )
     async with TopicReader(kafka_bootstrap, TRACKING_RAW) as reader:
-        [record] = await reader.wait_for(lambda r: dict(r.headers).get("ce_id") == event_id.encode())
+        scoped = scoped_event_id(tenant, event_id).encode()  # the client's id, scoped to its tenant
+        [record] = await reader.wait_for(lambda r: dict(r.headers).get("ce_id") == scoped)
     envelope, payload = decode_event(record.value)
     assert record.key == f"{tenant}/UP123456785BR".encode()
     assert envelope.tenantid == tenant and envelope.source == f"/tenants/{tenant}/kafka"

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from rastro_events.ids import scoped_event_id
+
 __all__ = [
     "FIELDS",
     "Columns",
@@ -157,9 +159,10 @@ def row_to_event(cells: list[str], columns: Columns, defaults: RowDefaults) -> d
 
 
 def event_key(tenant_id: str, event_type: str, content: str, explicit_id: str | None = None) -> uuid.UUID:
-    """The row's identity: its own ``event_id`` when given, else its validated content."""
+    """The row's identity: its own ``event_id`` when given (the id the API would give it too), else its
+    validated content."""
     if explicit_id is not None:
-        return uuid.uuid5(_NAMESPACE, f"{tenant_id}\x1fid\x1f{explicit_id}")
+        return uuid.UUID(scoped_event_id(tenant_id, explicit_id))
     return uuid.uuid5(_NAMESPACE, f"{tenant_id}\x1f{event_type}\x1f{content}")
 
 

@@ -117,7 +117,7 @@ def _chunk(batch: list[Row], columns: Columns, request: ImportRequest, job_id: s
             payload,
             tenant_id=tenant,
             source=f"/tenants/{tenant}/csv/{job_id}",
-            event_id=result.event_id or str(key),
+            event_id=str(key),  # the row's own event_id, scoped to the tenant, else its content
             traceparent=request.traceparent,
         )
         chunk.events.append((key, payload.topic, envelope))
