@@ -8,11 +8,12 @@ UV = $(shell command -v uv 2>/dev/null || { test -x "$(HOME)/.local/bin/uv" && e
 UV_RUN = $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help uv sync run test bench lint schemas clean
+.PHONY: help uv sync run test chaos bench lint schemas clean
 
 help:
 	@echo "make run      start the whole stack on 127.0.0.1:8000 (Ctrl-C stops it)"
 	@echo "make test     run every test: unit, integration, e2e"
+	@echo "make chaos    the chaos suite at full size: every service SIGKILLed mid-stream, ~25k events each"
 	@echo "make bench    run the benchmarks, results in bench/results/"
 	@echo "make lint     ruff"
 	@echo "make schemas  regenerate schemas/ from the event models"
@@ -34,6 +35,12 @@ run: sync
 
 test: sync
 	$(UV_RUN) pytest
+
+# The chaos tests also run in `make test`, small; here each service in turn, at the issue's size.
+chaos: sync
+	RASTRO_CHAOS_SHIPMENTS=4000 RASTRO_CHAOS_RATE=1500 \
+	RASTRO_CHAOS_VICTIMS=ingest,normalization,eta,notification,dlq-replay \
+	$(UV_RUN) pytest tests/chaos --timeout 1800
 
 bench: sync
 	$(UV_RUN) python bench/run.py

@@ -1,3 +1,6 @@
+"""Fixtures of the whole-stack tiers (e2e and chaos): the five services as processes, the gateway, a
+webhook receiver. Session-scoped: one stack for every test that needs it."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator

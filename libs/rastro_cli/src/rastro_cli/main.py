@@ -6,6 +6,7 @@ import typer
 
 from rastro_cli.devstack.cli import dev_app, topics_app
 from rastro_cli.imports import import_file
+from rastro_cli.proof import check_command, loadgen_command
 from rastro_cli.tenants import keys_app, tenants_app
 
 __all__ = ["app"]
@@ -18,3 +19,5 @@ app.add_typer(topics_app, name="topics")
 app.command(name="import")(import_file)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.command(name="loadgen")(loadgen_command)
+app.command(name="check")(check_command)
