@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
 from rastro_notification.adapters import repository as repo
-from rastro_notification.api_checks import check_endpoint_url, check_event_types, check_secret
+from rastro_notification.api_checks import (
+    check_carriers,
+    check_endpoint_url,
+    check_event_types,
+    check_headers,
+    check_secret,
+)
 from rastro_notification.domain.signing import generate_secret
 from rastro_notification.settings import NotificationSettings
 
@@ -35,6 +41,11 @@ class SubscriptionIn(BaseModel):
         default=None, description="whsec_… (24–64 random bytes, base64); generated if absent"
     )
     enabled: bool = True
+    headers: dict[str, str] = Field(default_factory=dict, description="sent with every webhook")
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000, description="most sends per second")
+    carriers: list[str] | None = Field(
+        default=None, max_length=50, description="only events of these carriers; null: every carrier"
+    )
 
 
 class SubscriptionPatch(BaseModel):
@@ -43,6 +54,20 @@ class SubscriptionPatch(BaseModel):
     event_types: list[str] | None = None
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
+    headers: dict[str, str] | None = None
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
+    carriers: list[str] | None = Field(default=None, max_length=50)
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str | None = Field(default=None, description="the new whsec_… secret; generated if absent")
+    overlap_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how long the old secret keeps signing too (default: the service's rotation_overlap_s)",
+    )
 
 
 def settings_of(request: Request) -> NotificationSettings:
@@ -78,6 +103,9 @@ async def create_subscription(
         description=body.description,
         secret=secret,
         enabled=body.enabled,
+        headers=check_headers(body.headers),
+        rate_limit_per_s=body.rate_limit_per_s,
+        carriers=check_carriers(body.carriers),
     )
     response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
     return sub.public(with_secret=True)
@@ -107,7 +135,10 @@ async def get_subscription(
     return sub.public(with_secret=True)
 
 
-@router.patch("/v1/subscriptions/{sub_id}", summary="Change url, event_types, description or enabled")
+@router.patch(
+    "/v1/subscriptions/{sub_id}",
+    summary="Change url, event_types, carriers, description, enabled, headers or rate_limit_per_s",
+)
 async def update_subscription(
     request: Request,
     sub_id: str,
@@ -123,6 +154,26 @@ async def update_subscription(
             if changes
             else await repo.get_subscription(conn, sub_id, tenant_id)
         )
+    if sub is None:
+        raise ProblemError(404, "Not found.")
+    return sub.public(with_secret=True)
+
+
+@router.post(
+    "/v1/subscriptions/{sub_id}/rotate-secret",
+    summary="Replace the signing secret; the old one keeps signing during the overlap",
+)
+async def rotate_secret(
+    request: Request,
+    sub_id: str,
+    body: RotateSecretIn | None = None,
+    principal: Principal = MANAGE,
+    tenant: str | None = TENANT,
+) -> Any:
+    body = body or RotateSecretIn()
+    secret = check_secret(body.secret) if body.secret is not None else generate_secret()
+    overlap = body.overlap_s if body.overlap_s is not None else settings_of(request).rotation_overlap_s
+    sub = await repo.rotate_secret(pool_of(request), sub_id, tenant_scope(principal, tenant), secret, overlap)
     if sub is None:
         raise ProblemError(404, "Not found.")
     return sub.public(with_secret=True)
@@ -151,7 +202,7 @@ async def owned_subscription(
 
 def _changes(request: Request, body: SubscriptionPatch) -> dict[str, Any]:
     given = body.model_fields_set
-    for name in ("url", "event_types", "enabled"):
+    for name in ("url", "event_types", "enabled", "headers"):
         if name in given and getattr(body, name) is None:
             raise ProblemError(
                 422,
@@ -164,4 +215,8 @@ def _changes(request: Request, body: SubscriptionPatch) -> dict[str, Any]:
         changes["url"] = check_endpoint_url(changes["url"], settings_of(request))
     if "event_types" in changes:
         changes["event_types"] = check_event_types(changes["event_types"])
+    if "headers" in changes:
+        changes["headers"] = check_headers(changes["headers"])
+    if "carriers" in changes:
+        changes["carriers"] = check_carriers(changes["carriers"])
     return changes

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rastro_kit.http import ProblemError
+from rastro_notification.domain.custom_headers import InvalidHeaders, validate_headers
 from rastro_notification.domain.endpoint_policy import EndpointRejected, validate_endpoint_url
 from rastro_notification.domain.event_filter import InvalidEventFilter, validate_subscribable
 from rastro_notification.domain.signing import InvalidSecret, decode_secret
 from rastro_notification.settings import NotificationSettings
 
-__all__ = ["MAX_SECRET_BYTES", "MIN_SECRET_BYTES", "check_endpoint_url", "check_event_types", "check_secret"]
+__all__ = [
+    "MAX_SECRET_BYTES",
+    "MIN_SECRET_BYTES",
+    "check_carriers",
+    "check_endpoint_url",
+    "check_event_types",
+    "check_headers",
+    "check_secret",
+    "invalid",
+]
 
 MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64  # Standard Webhooks' bounds
+_CARRIER = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def invalid(field: str, type_: str, message: str) -> ProblemError:
+    return _invalid(field, type_, message)
 
 
 def _invalid(field: str, type_: str, message: str) -> ProblemError:
@@ -49,3 +65,20 @@ def check_secret(secret: str) -> str:
             f"a signing secret holds {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes, this one {size}",
         )
     return secret
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    try:
+        return validate_headers(headers)
+    except InvalidHeaders as exc:
+        raise _invalid("headers", "invalid-headers", str(exc)) from None
+
+
+def check_carriers(carriers: Sequence[str] | None) -> list[str] | None:
+    """Carrier ids as normalization writes them (lower case); None: every carrier."""
+    if carriers is None:
+        return None
+    cleaned = sorted({c.strip().lower() for c in carriers})
+    if not cleaned or not all(_CARRIER.fullmatch(c) for c in cleaned):
+        raise _invalid("carriers", "invalid-carriers", "carriers is a non-empty list of carrier ids, or null")
+    return cleaned

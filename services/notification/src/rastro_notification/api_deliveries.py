@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError
+from rastro_kit.logs import get_logger
 from rastro_notification.adapters import message_log
 from rastro_notification.api import MANAGE, TENANT, owned_subscription, pool_of
 
 __all__ = ["router"]
 
+log = get_logger(__name__)
 router = APIRouter(tags=["deliveries"])
 LIMIT = Query(default=50, ge=1, le=200)
 MessageStatus = Literal["pending", "delivered", "failed"]
@@ -91,6 +94,34 @@ async def resend_message(
             type_="delivery-in-flight",
         )
     return {**message.public(), "subscription_enabled": sub.enabled}
+
+
+class RecoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime = Field(description="failed messages created at or after this time")
+    until: AwareDatetime | None = Field(default=None, description="… and before this time (default: now)")
+
+
+@router.post(
+    "/v1/subscriptions/{sub_id}/recover",
+    status_code=202,
+    summary="Queue again every message that failed in a time window (same webhook-ids, fresh schedule)",
+)
+async def recover_messages(
+    request: Request, sub_id: str, body: RecoverIn, principal: Principal = MANAGE, tenant: str | None = TENANT
+) -> Any:
+    sub = await owned_subscription(request, sub_id, principal, tenant)
+    if body.until is not None and body.until <= body.since:
+        raise ProblemError(
+            422,
+            "until must be later than since.",
+            type_="validation-error",
+            errors=[{"field": "until", "message": "not later than since"}],
+        )
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        count = await message_log.recover_messages(conn, sub_id, body.since, body.until)
+    log.info("messages_recovered", subscription_id=sub_id, count=count)
+    return {"recovered": count, "subscription_enabled": sub.enabled}
 
 
 def _attempt_cursor(cursor: str | None) -> int | None:

@@ -7,7 +7,9 @@ least every ``poll_interval_s``. What may be claimed, leases and ordering: ``ada
 
 Concurrency: at most ``max_concurrency`` deliveries in flight in this process, and at most
 ``per_endpoint_concurrency`` per subscription across every instance, so a slow or dead endpoint holds a
-few slots and never the whole dispatcher.
+few slots and never the whole dispatcher. After ``breaker_failures`` retryable failures in a row an
+endpoint's circuit opens and its messages are parked (not even scanned) until a single probe may go
+(``domain.endpoint_health``).
 
 Stopping: ``stop()`` stops claiming, lets deliveries in flight finish for a grace period, then cancels
 the rest and gives their claims back. A process that dies instead leaves its claims to expire.
@@ -39,6 +41,7 @@ from rastro_notification.adapters.delivery_queue import (
 )
 from rastro_notification.adapters.webhook_sender import WebhookSender
 from rastro_notification.domain.message_lifecycle import MessageStatus, after_attempt
+from rastro_notification.metrics import ENDPOINTS_AUTO_DISABLED
 from rastro_notification.settings import NotificationSettings
 
 __all__ = ["Dispatcher", "new_http_client"]
@@ -78,6 +81,7 @@ class Dispatcher:
     ) -> None:
         self._settings = settings
         self._schedule = settings.schedule
+        self._breaker = settings.breaker
         self._client_factory = client_factory
         self._rng = rng or random.Random()
         self._grace_s = grace_s
@@ -148,6 +152,7 @@ class Dispatcher:
                         limit=free,
                         per_endpoint=self._settings.per_endpoint_concurrency,
                         lease_s=self._settings.claim_lease_s,
+                        half_open_after=self._breaker.failure_threshold,
                     )
                     self.claim_rounds += 1
                     for claim in claims:
@@ -192,14 +197,19 @@ class Dispatcher:
     async def _deliver(self, pool: Any, sender: WebhookSender, claim: Claim) -> None:
         attempted_at = datetime.now(UTC)
         result = await sender.send(
-            claim.url, claim.message_id, int(attempted_at.timestamp()), claim.body, claim.secrets
+            claim.url,
+            claim.message_id,
+            int(attempted_at.timestamp()),
+            claim.body,
+            claim.secrets,
+            claim.headers,
         )
         WEBHOOK_ATTEMPTS.labels(result.outcome.value).inc()
         if result.latency_ms > 0:
             WEBHOOK_LATENCY.observe(result.latency_ms / 1000)
         transition = after_attempt(result, claim.attempt_in_round, self._schedule, self._rng)
         try:
-            kept = await record_attempt(pool, claim, result, transition, attempted_at)
+            recorded = await record_attempt(pool, claim, result, transition, attempted_at, self._breaker)
         except _DB_DOWN as exc:  # the lease runs out and the message is sent again: at least once
             log.warning("attempt_not_recorded", message_id=claim.message_id, error=repr(exc))
             return
@@ -215,13 +225,24 @@ class Dispatcher:
             message_status=transition.status.value,
             retry_in_s=transition.retry_in_s,
         )
-        if not kept:
+        if not recorded.kept:
             log.warning("claim_lost", message_id=claim.message_id, claim_id=claim.claim_id)
-        if transition.disable_endpoint:
+        health = recorded.health
+        if health is not None and health.disabled_now:
+            ENDPOINTS_AUTO_DISABLED.labels(health.health.disabled_reason or "").inc()
             log.warning(
-                "subscription_disabled", subscription_id=claim.subscription_id, reason=transition.reason
+                "subscription_disabled",
+                subscription_id=claim.subscription_id,
+                reason=health.health.disabled_reason,
             )
-        elif transition.status is MessageStatus.FAILED:
+        elif health is not None and health.circuit_opened:
+            log.warning(
+                "circuit_opened",
+                subscription_id=claim.subscription_id,
+                consecutive_failures=health.health.consecutive_failures,
+                until=str(health.health.circuit_open_until),
+            )
+        if transition.status is MessageStatus.FAILED:
             log.warning("message_failed", message_id=claim.message_id, reason=transition.reason)
 
     async def _wind_down(self, pool: Any) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from rastro_kit.settings import KitSettings
+from rastro_notification.domain.endpoint_health import BreakerPolicy
 from rastro_notification.domain.retry_schedule import RetrySchedule
 
 __all__ = ["NotificationSettings"]
 
 _DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
+_DEFAULT_NOTICE_SCHEDULE = "60,300,1800,7200"
+_DAY_S = 24 * 3600.0
 
 
 def _env(name: str) -> AliasChoices:
@@ -68,7 +71,88 @@ class NotificationSettings(KitSettings):
         description="longest wait between looks for due messages when no NOTIFY arrives",
     )
 
-    @field_validator("retry_schedule")
+    # Endpoint health: circuit breaker and auto-disable (domain.endpoint_health).
+    breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        validation_alias=_env("BREAKER_FAILURES"),
+        description="retryable failures in a row that open an endpoint's circuit",
+    )
+    breaker_open_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env("BREAKER_OPEN_S"),
+        description="how long a circuit first stays open; doubles on each failed probe",
+    )
+    breaker_max_open_s: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias=_env("BREAKER_MAX_OPEN_S"),
+        description="the longest a circuit stays open before the next probe",
+    )
+    disable_after_s: float = Field(
+        default=5 * _DAY_S,
+        gt=0,
+        validation_alias=_env("DISABLE_AFTER_S"),
+        description="an endpoint failing continuously this long is disabled and its owner told",
+    )
+    rotation_overlap_s: float = Field(
+        default=_DAY_S,
+        ge=0,
+        validation_alias=_env("ROTATION_OVERLAP_S"),
+        description="default time the previous secret keeps signing after a rotation",
+    )
+    # Retention and housekeeping.
+    log_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_env("LOG_RETENTION_DAYS"),
+        description="delivered/failed messages, their attempts and sent notices older than this are purged",
+    )
+    recipient_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        validation_alias=_env("RECIPIENT_RETENTION_DAYS"),
+        description="recipients (personal data) not updated for this long are deleted",
+    )
+    purge_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        validation_alias=_env("PURGE_INTERVAL_S"),
+        description="how often the purge job runs",
+    )
+    metrics_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=_env("METRICS_INTERVAL_S"),
+        description="how often queue depth and disabled-endpoint gauges are refreshed",
+    )
+    # Customer notifications and owner alerts.
+    notice_retry_schedule: str = Field(
+        default=_DEFAULT_NOTICE_SCHEDULE,
+        validation_alias=_env("NOTICE_RETRY_SCHEDULE"),
+        description="seconds before each retry of a customer message or owner alert",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        validation_alias=_env("SMTP_HOST"),
+        description="SMTP server for e-mail; unset: e-mails are not sent (marked suppressed)",
+    )
+    smtp_port: int = Field(default=587, validation_alias=_env("SMTP_PORT"))
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls",
+        validation_alias=_env("SMTP_SECURITY"),
+        description="none, starttls (upgrade on the plain port) or tls (implicit TLS, port 465)",
+    )
+    smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(default=None, validation_alias=_env("SMTP_PASSWORD"))
+    email_from: str = Field(
+        default="Rastro <no-reply@rastro.localhost>",
+        validation_alias=_env("EMAIL_FROM"),
+        description="From: of every e-mail",
+    )
+
+    @field_validator("retry_schedule", "notice_retry_schedule")
     @classmethod
     def _schedule_parses(cls, value: str) -> str:
         RetrySchedule.parse(value)
@@ -87,6 +171,19 @@ class NotificationSettings(KitSettings):
     @property
     def schedule(self) -> RetrySchedule:
         return RetrySchedule.parse(self.retry_schedule)
+
+    @property
+    def notice_schedule(self) -> RetrySchedule:
+        return RetrySchedule.parse(self.notice_retry_schedule)
+
+    @property
+    def breaker(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_threshold=self.breaker_failures,
+            open_s=self.breaker_open_s,
+            max_open_s=self.breaker_max_open_s,
+            disable_after_s=self.disable_after_s,
+        )
 
     @property
     def private_urls_allowed(self) -> bool:

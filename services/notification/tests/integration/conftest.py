@@ -23,6 +23,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
 import httpx
@@ -30,6 +33,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,7 +52,8 @@ from rastro_events import (
     new_event,
     new_event_id,
 )
-from rastro_kit.testing import publish_api_key, serve_app, wait_until
+from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.testing import free_port, publish_api_key, serve_app, wait_until
 from rastro_notification.app import build_app
 from rastro_notification.settings import NotificationSettings
 
@@ -189,6 +194,11 @@ class Service:
     other_key: str
     admin_key: str
     per_endpoint: int
+    app: Any = None
+
+    @property
+    def pool(self) -> Any:
+        return self.app.state.runtime.pool
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"authorization": f"Bearer {key or self.key}"}
@@ -198,6 +208,12 @@ class Service:
         response = await self.api.post("/v1/subscriptions", json=body, headers=self.auth())
         assert response.status_code == 201, response.text
         endpoint.secret = response.json()["secret"]
+        return response.json()
+
+    async def subscribe_url(self, url: str, event_types: list[str] | None = None, **extra: Any) -> Any:
+        body = {"url": url, "event_types": event_types or ["*"], "description": "test", **extra}
+        response = await self.api.post("/v1/subscriptions", json=body, headers=self.auth())
+        assert response.status_code == 201, response.text
         return response.json()
 
     async def publish(self, envelope: Envelope) -> None:
@@ -224,11 +240,12 @@ class Service:
         status: Status = Status.DELIVERED,
         substatus: str = "delivered.signed",
         tenant: str | None = None,
+        carrier: str = "correios",
     ) -> Envelope:
         now = datetime.now(UTC)
         payload = NormalizedTrackingEvent(
             tracking_number=number,
-            carrier="correios",
+            carrier=carrier,
             status_code="BDE-01",
             status=status,
             substatus=substatus,
@@ -240,10 +257,10 @@ class Service:
         )
         return new_event(payload, tenant_id=tenant or self.tenant, source="/rastro/normalization")
 
-    def eta(self, number: str) -> Envelope:
+    def eta(self, number: str, expected: date = date(2026, 12, 1), tenant: str | None = None) -> Envelope:
         payload = EtaPredicted(
             tracking_number=number,
-            expected_date=date(2026, 12, 1),
+            expected_date=expected,
             promise_date=date(2026, 12, 3),
             lane=Lane(carrier="correios"),
             model_version="test",
@@ -251,7 +268,7 @@ class Service:
             predicted_at=datetime.now(UTC),
             milestone=Status.IN_TRANSIT,
         )
-        return new_event(payload, tenant_id=self.tenant, source="/rastro/eta")
+        return new_event(payload, tenant_id=tenant or self.tenant, source="/rastro/eta")
 
     @staticmethod
     def number() -> str:
@@ -259,28 +276,51 @@ class Service:
 
 
 def _test_settings(
-    kafka_bootstrap: str, kafka_idempotence: bool, database_url: str, admin_key: str, per_endpoint: int
+    kafka_bootstrap: str,
+    kafka_idempotence: bool,
+    database_url: str,
+    admin_key: str,
+    per_endpoint: int,
+    overrides: dict[str, Any],
 ) -> NotificationSettings:
-    return NotificationSettings(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        DATABASE_URL=database_url,
-        RASTRO_KAFKA_IDEMPOTENCE=kafka_idempotence,
-        RASTRO_ADMIN_API_KEY=admin_key,
-        RASTRO_MODE="development",
-        RASTRO_NOTIFICATION_RETRY_SCHEDULE="0.2,0.2,0.2",
-        RASTRO_NOTIFICATION_REQUEST_TIMEOUT_S=10,
-        RASTRO_NOTIFICATION_CLAIM_LEASE_S=20,
-        RASTRO_NOTIFICATION_PER_ENDPOINT_CONCURRENCY=per_endpoint,
-        RASTRO_NOTIFICATION_POLL_INTERVAL_S=0.5,
-    )
+    values: dict[str, Any] = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": database_url,
+        "RASTRO_KAFKA_IDEMPOTENCE": kafka_idempotence,
+        "RASTRO_ADMIN_API_KEY": admin_key,
+        "RASTRO_MODE": "development",
+        "RASTRO_NOTIFICATION_RETRY_SCHEDULE": "0.2,0.2,0.2",
+        "RASTRO_NOTIFICATION_REQUEST_TIMEOUT_S": 10,
+        "RASTRO_NOTIFICATION_CLAIM_LEASE_S": 20,
+        "RASTRO_NOTIFICATION_PER_ENDPOINT_CONCURRENCY": per_endpoint,
+        "RASTRO_NOTIFICATION_POLL_INTERVAL_S": 0.5,
+    }
+    return NotificationSettings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def service_overrides(mailbox: Mailbox) -> dict[str, Any]:
+    """Settings of the module's service beyond the defaults above; a test module may override this."""
+    return {
+        "RASTRO_NOTIFICATION_SMTP_HOST": mailbox.host,
+        "RASTRO_NOTIFICATION_SMTP_PORT": mailbox.port,
+        "RASTRO_NOTIFICATION_SMTP_SECURITY": "none",
+    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def service(
-    kafka_bootstrap: str, kafka_idempotence: bool, database_url: str, topics: list[str]
+    kafka_bootstrap: str,
+    kafka_idempotence: bool,
+    database_url: str,
+    topics: list[str],
+    service_overrides: dict[str, Any],
 ) -> AsyncIterator[Service]:
     admin_key, per_endpoint = f"rk_admin_{secrets.token_urlsafe(16)}", 3
-    app = build_app(_test_settings(kafka_bootstrap, kafka_idempotence, database_url, admin_key, per_endpoint))
+    settings = _test_settings(
+        kafka_bootstrap, kafka_idempotence, database_url, admin_key, per_endpoint, service_overrides
+    )
+    app = build_app(settings)
     tenant, other = f"t{secrets.token_hex(4)}", f"t{secrets.token_hex(4)}"
     keys = [
         await publish_api_key(kafka_bootstrap, t, ["subscriptions:manage"], idempotence=kafka_idempotence)
@@ -292,7 +332,7 @@ async def service(
     await producer.start()
     try:
         async with serve_app(app) as base_url, httpx.AsyncClient(base_url=base_url, trust_env=False) as api:
-            svc = Service(api, producer, tenant, keys[0], other, keys[1], admin_key, per_endpoint)
+            svc = Service(api, producer, tenant, keys[0], other, keys[1], admin_key, per_endpoint, app)
             await _wait_until_serving(app, svc)
             yield svc
     finally:
@@ -312,3 +352,58 @@ async def _wait_until_serving(app: Any, svc: Service) -> None:
     await wait_until(ready, timeout=60, message="/readyz")
     await wait_until(app.state.runtime.runners[0].assigned.is_set, timeout=60, message="consumer assignment")
     await wait_until(keys_known, message="tenant keys known")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(database_url: str) -> AsyncIterator[tuple[Any, str]]:
+    """A pool on a schema of its own, migrated: for tests that drive the dispatchers without a broker."""
+    service = f"notiftest{secrets.token_hex(3)}"
+    pool = await create_pool(database_url, service)
+    await apply_migrations(pool, service, ("rastro_notification.migrations",))
+    yield pool, service
+    await pool.execute(f'DROP SCHEMA "{service}" CASCADE')
+    await pool.close()
+
+
+@pytest.fixture
+def settings(pool: tuple[Any, str], database_url: str) -> Callable[..., NotificationSettings]:
+    def make(**overrides: Any) -> NotificationSettings:
+        values: dict[str, Any] = {
+            "service_name": pool[1],
+            "DATABASE_URL": database_url,
+            "RASTRO_MODE": "development",
+            "RASTRO_NOTIFICATION_RETRY_SCHEDULE": "0.2",
+            "RASTRO_NOTIFICATION_POLL_INTERVAL_S": 0.2,
+        }
+        return NotificationSettings(**{**values, **overrides})
+
+    return make
+
+
+@dataclass
+class Mailbox:
+    """A real SMTP server (aiosmtpd, in its own thread) that keeps every message it accepts."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox("127.0.0.1", free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            box.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Handler(), hostname=box.host, port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()

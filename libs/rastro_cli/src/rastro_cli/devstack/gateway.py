@@ -42,6 +42,7 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/v1/tenants", "ingest"),
     ("/v1/keys", "ingest"),
     ("/v1/subscriptions", "notification"),
+    ("/v1/notifications", "notification"),
     ("/v1/dead-letters", "dlq-replay"),
 )
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -8,46 +8,70 @@ sender that outlived its lease: its late result updates nothing.
 What may be claimed (one transaction under a transaction-scoped advisory lock, so that several
 instances claiming at once still respect the caps; one pass over the pending messages per claim):
 
-- ``pending``, due (``next_attempt_at <= now()``), and its subscription enabled;
+- ``pending``, due (``next_attempt_at <= now()``), and its subscription enabled and its circuit not open
+  (``domain.endpoint_health``): a dead endpoint's messages are parked, not scanned, not attempted;
 - no earlier ``pending`` message (by ``seq``) for the same subscription and ordering key (shipment):
   events of one shipment reach one endpoint in order, and a message waiting for a retry holds back
   the later messages of its shipment (only of its shipment) for that endpoint;
-- at most ``per_endpoint`` leased messages per subscription, across every instance.
+- at most ``per_endpoint`` leased messages per subscription, across every instance (one while the
+  circuit is half-open: a single probe);
+- no more than the subscription's rate limit allows (``domain.rate_limit``; its state moves on in the
+  same transaction).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rastro_notification.adapters.endpoint_alerts import alert_endpoint_disabled
 from rastro_notification.adapters.repository import new_id
 from rastro_notification.domain.delivery import AttemptResult
-from rastro_notification.domain.message_lifecycle import MessageStatus, Transition, describe_failure
+from rastro_notification.domain.endpoint_health import (
+    BreakerPolicy,
+    EndpointHealth,
+    HealthChange,
+    after_endpoint_attempt,
+)
+from rastro_notification.domain.message_lifecycle import Transition, describe_failure
+from rastro_notification.domain.rate_limit import allowance, next_tat
 
-__all__ = ["Claim", "claim_due", "record_attempt", "release", "seconds_until_next_due"]
+__all__ = ["Claim", "Recorded", "claim_due", "record_attempt", "release", "seconds_until_next_due"]
 
 # Step 1, no locks: the heads of each (subscription, shipment) queue that are due, ranked per subscription
 # after the ones already in flight. One pass over the pending rows (the ``messages_in_order`` index has
 # their order) and no correlated subqueries, so a plan made on stale statistics stays linear.
 _CANDIDATES = """
-WITH pending AS MATERIALIZED (
+WITH open_subs AS MATERIALIZED (
+    SELECT id, CASE WHEN consecutive_failures >= $3 THEN 1 ELSE $2 END AS cap
+    FROM subscriptions WHERE enabled AND (circuit_open_until IS NULL OR circuit_open_until <= now())
+), pending AS MATERIALIZED (
     SELECT id, subscription_id, next_attempt_at, seq, leased_until,
            row_number() OVER (PARTITION BY subscription_id, ordering_key ORDER BY seq) AS place
-    FROM messages WHERE status = 'pending'
+    FROM messages WHERE status = 'pending' AND subscription_id IN (SELECT id FROM open_subs)
 ), busy AS MATERIALIZED (
     SELECT subscription_id, count(*) AS n FROM pending WHERE leased_until > now() GROUP BY subscription_id
 ), heads AS (
-    SELECT p.id, p.next_attempt_at, p.seq,
-           coalesce(b.n, 0) + row_number() OVER (PARTITION BY p.subscription_id
-                                                 ORDER BY p.next_attempt_at, p.seq) AS slot
+    SELECT p.id, p.subscription_id, p.next_attempt_at, p.seq, o.cap, coalesce(b.n, 0) AS busy,
+           row_number() OVER (PARTITION BY p.subscription_id ORDER BY p.next_attempt_at, p.seq) AS rank
     FROM pending p
-    JOIN subscriptions s ON s.id = p.subscription_id AND s.enabled
+    JOIN open_subs o ON o.id = p.subscription_id
     LEFT JOIN busy b ON b.subscription_id = p.subscription_id
     WHERE p.place = 1 AND p.next_attempt_at <= now()
 )
-SELECT id FROM heads WHERE slot <= $2 ORDER BY next_attempt_at, seq LIMIT $1
+SELECT h.id FROM heads h
+LEFT JOIN unnest($4::text[], $5::int[]) AS r(sub, allowed) ON r.sub = h.subscription_id
+WHERE h.busy + h.rank <= h.cap AND (r.allowed IS NULL OR h.rank <= r.allowed)
+ORDER BY h.next_attempt_at, h.seq LIMIT $1
+"""
+
+_RATE_LIMITED = """
+SELECT id, rate_limit_per_s, rate_tat, now() AS now FROM subscriptions
+WHERE enabled AND rate_limit_per_s IS NOT NULL
 """
 
 # Step 2: lease them, by primary key; the conditions are checked again on the locked rows.
@@ -62,7 +86,13 @@ SET leased_until = now() + make_interval(secs => $2), next_attempt_at = now() + 
     claim_id = $3
 FROM picked, subscriptions s
 WHERE m.id = picked.id AND s.id = m.subscription_id
-RETURNING m.id, m.subscription_id, m.body, m.attempts, m.round_attempts, s.url, s.secret, m.seq
+RETURNING m.id, m.subscription_id, m.body, m.attempts, m.round_attempts, s.url, s.secret, m.seq, s.headers,
+          CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS previous_secret
+"""
+
+_HEALTH = """
+SELECT enabled, failing_since, consecutive_failures, circuit_open_until, disabled_reason, tenant_id, url
+FROM subscriptions WHERE id = $1 FOR UPDATE
 """
 
 _FINISH = """
@@ -81,15 +111,6 @@ INSERT INTO attempts (message_id, subscription_id, attempt_number, attempted_at,
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM messages WHERE id = $1)
 """
 
-_ENDPOINT_HEALTH = """
-UPDATE subscriptions
-SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, $3) END,
-    enabled = enabled AND NOT $4,
-    disabled_reason = CASE WHEN $4 THEN $5 ELSE disabled_reason END,
-    updated_at = CASE WHEN $4 THEN now() ELSE updated_at END
-WHERE id = $1
-"""
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -97,20 +118,35 @@ class Claim:
     claim_id: str
     subscription_id: str
     url: str
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...]  # the current secret, and the previous one during a rotation's overlap
+    headers: dict[str, str]
     body: bytes
     attempt_number: int  # among every attempt of the message
     attempt_in_round: int  # since creation or the last resend: drives the retry schedule
 
 
-async def claim_due(pool: Any, *, limit: int, per_endpoint: int, lease_s: float) -> list[Claim]:
+async def claim_due(
+    pool: Any, *, limit: int, per_endpoint: int, lease_s: float, half_open_after: int = 2**31 - 1
+) -> list[Claim]:
+    """Lease up to ``limit`` due messages. ``half_open_after``: consecutive failures from which an
+    endpoint whose circuit has closed again gets one delivery at a time (the breaker's threshold)."""
     if limit <= 0:
         return []
     claim_id = new_id("clm")
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':claim'))")
-        ids = [r["id"] for r in await conn.fetch(_CANDIDATES, limit, per_endpoint)]
+        limited = {r["id"]: r for r in await conn.fetch(_RATE_LIMITED)}
+        allowed = {
+            sub: allowance(r["rate_tat"], r["now"], r["rate_limit_per_s"]) for sub, r in limited.items()
+        }
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                _CANDIDATES, limit, per_endpoint, half_open_after, list(allowed), list(allowed.values())
+            )
+        ]
         rows = await conn.fetch(_LEASE, ids, lease_s, claim_id) if ids else []
+        await _advance_rate_limits(conn, limited, Counter(r["subscription_id"] for r in rows))
     rows = sorted(rows, key=lambda r: r["seq"])
     return [
         Claim(
@@ -118,7 +154,8 @@ async def claim_due(pool: Any, *, limit: int, per_endpoint: int, lease_s: float)
             claim_id=claim_id,
             subscription_id=r["subscription_id"],
             url=r["url"],
-            secrets=(r["secret"],),
+            secrets=(r["secret"],) if r["previous_secret"] is None else (r["secret"], r["previous_secret"]),
+            headers=dict(json.loads(r["headers"])),
             body=r["body"].encode("utf-8"),
             attempt_number=r["attempts"] + 1,
             attempt_in_round=r["round_attempts"] + 1,
@@ -127,12 +164,32 @@ async def claim_due(pool: Any, *, limit: int, per_endpoint: int, lease_s: float)
     ]
 
 
+async def _advance_rate_limits(conn: Any, limited: dict[str, Any], sent: Counter[str]) -> None:
+    moved = [
+        (sub, next_tat(limited[sub]["rate_tat"], limited[sub]["now"], limited[sub]["rate_limit_per_s"], n))
+        for sub, n in sent.items()
+        if sub in limited
+    ]
+    if moved:
+        await conn.executemany("UPDATE subscriptions SET rate_tat = $2 WHERE id = $1", moved)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    kept: bool  # False: the claim was lost meanwhile (lease ran out, message resent or deleted)
+    health: HealthChange | None  # None when the subscription is gone
+
+
 async def record_attempt(
-    pool: Any, claim: Claim, result: AttemptResult, transition: Transition, attempted_at: datetime
-) -> bool:
-    """Store the attempt and the message's next state; False when the claim was lost meanwhile (its lease
-    ran out and another claim took the message, or the message was resent or deleted)."""
-    delivered = transition.status is MessageStatus.DELIVERED
+    pool: Any,
+    claim: Claim,
+    result: AttemptResult,
+    transition: Transition,
+    attempted_at: datetime,
+    breaker: BreakerPolicy,
+) -> Recorded:
+    """Store the attempt, the message's next state and the endpoint's health, in one transaction; a
+    subscription this attempt disabled gets its owner alert (event and e-mail) in the same one."""
     error = describe_failure(result)
     async with pool.acquire() as conn, conn.transaction():
         kept = await conn.fetchval(
@@ -157,15 +214,56 @@ async def record_attempt(
             result.error_detail,
             result.outcome.value,
         )
-        await conn.execute(
-            _ENDPOINT_HEALTH,
-            claim.subscription_id,
-            delivered,
-            attempted_at,
-            transition.disable_endpoint,
-            f"{transition.reason}: {error}",
+        change = await _update_health(conn, claim.subscription_id, result, attempted_at, breaker, error)
+    return Recorded(kept is not None, change)
+
+
+async def _update_health(
+    conn: Any,
+    sub_id: str,
+    result: AttemptResult,
+    attempted_at: datetime,
+    breaker: BreakerPolicy,
+    error: str | None,
+) -> HealthChange | None:
+    row = await conn.fetchrow(_HEALTH, sub_id)
+    if row is None:
+        return None
+    health = EndpointHealth(
+        enabled=row["enabled"],
+        failing_since=row["failing_since"],
+        consecutive_failures=row["consecutive_failures"],
+        circuit_open_until=row["circuit_open_until"],
+        disabled_reason=row["disabled_reason"],
+    )
+    change = after_endpoint_attempt(health, result.outcome, attempted_at, breaker)
+    new = change.health
+    reason = f"{new.disabled_reason}: {error}" if change.disabled_now else new.disabled_reason
+    await conn.execute(
+        "UPDATE subscriptions SET enabled = $2, failing_since = $3, consecutive_failures = $4,"
+        " circuit_open_until = $5, disabled_reason = $6,"
+        " disabled_at = CASE WHEN $7 THEN now() ELSE disabled_at END,"
+        " updated_at = CASE WHEN $7 THEN now() ELSE updated_at END WHERE id = $1",
+        sub_id,
+        new.enabled,
+        new.failing_since,
+        new.consecutive_failures,
+        new.circuit_open_until,
+        reason,
+        change.disabled_now,
+    )
+    if change.disabled_now:
+        await alert_endpoint_disabled(
+            conn,
+            sub_id=sub_id,
+            tenant_id=row["tenant_id"],
+            url=row["url"],
+            reason=new.disabled_reason or "",
+            detail=reason or "",
+            failing_since=new.failing_since,
+            disabled_at=attempted_at,
         )
-    return kept is not None
+    return change
 
 
 async def release(pool: Any, claims: Sequence[Claim]) -> None:
@@ -181,9 +279,12 @@ async def release(pool: Any, claims: Sequence[Claim]) -> None:
 
 
 async def seconds_until_next_due(pool: Any) -> float | None:
-    """How long until the next pending message falls due (None: nothing is waiting)."""
+    """How long until the next pending message falls due or a parked endpoint's circuit half-opens
+    (None: nothing is waiting)."""
     value = await pool.fetchval(
-        "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM messages"
-        " WHERE status = 'pending' AND next_attempt_at > now()"
+        "SELECT EXTRACT(EPOCH FROM least("
+        " (SELECT min(next_attempt_at) FROM messages WHERE status = 'pending' AND next_attempt_at > now()),"
+        " (SELECT min(circuit_open_until) FROM subscriptions WHERE enabled AND circuit_open_until > now())"
+        ") - now())::float8"
     )
     return None if value is None else float(value)

@@ -10,7 +10,14 @@ from typing import Any
 
 from rastro_notification.adapters.repository import iso, wake_dispatcher
 
-__all__ = ["MessageRow", "get_message", "list_attempts", "list_messages", "resend_message"]
+__all__ = [
+    "MessageRow",
+    "get_message",
+    "list_attempts",
+    "list_messages",
+    "recover_messages",
+    "resend_message",
+]
 
 _MESSAGE_COLUMNS = (
     "id, event_id, event_type, status, attempts, next_attempt_at, leased_until, last_attempt_at, "
@@ -107,3 +114,20 @@ async def resend_message(conn: Any, sub_id: str, message_id: str) -> MessageRow 
     )
     await wake_dispatcher(conn)
     return MessageRow(row)
+
+
+async def recover_messages(conn: Any, sub_id: str, since: datetime, until: datetime | None) -> int:
+    """Queue again, now and with a fresh schedule, every ``failed`` message of the subscription created
+    in ``[since, until)``; the count. Their webhook-ids stay the same, so receivers drop what they had."""
+    status = await conn.execute(
+        "UPDATE messages SET status = 'pending', round_attempts = 0, next_attempt_at = now(),"
+        " leased_until = NULL, claim_id = NULL WHERE subscription_id = $1 AND status = 'failed'"
+        " AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3)",
+        sub_id,
+        since,
+        until,
+    )
+    count = int(status.split()[-1])
+    if count:
+        await wake_dispatcher(conn)
+    return count

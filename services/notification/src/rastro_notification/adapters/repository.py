@@ -8,6 +8,7 @@ tenant), so a tenant never reaches another tenant's rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,15 +26,19 @@ __all__ = [
     "iso",
     "list_subscriptions",
     "new_id",
+    "rotate_secret",
     "update_subscription",
     "wake_dispatcher",
 ]
 
 _SUBSCRIPTION_COLUMNS = (
     "id, tenant_id, url, event_types, description, secret, enabled, disabled_reason, "
-    "failing_since, created_at, updated_at"
+    "failing_since, created_at, updated_at, previous_secret_expires_at, headers, rate_limit_per_s, "
+    "carriers, consecutive_failures, circuit_open_until, disabled_at, now() AS now"
 )
-_EDITABLE = frozenset({"url", "event_types", "description", "enabled"})
+_EDITABLE = frozenset(
+    {"url", "event_types", "description", "enabled", "headers", "rate_limit_per_s", "carriers"}
+)
 
 
 def new_id(prefix: str) -> str:
@@ -57,17 +62,41 @@ class Subscription:
     failing_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    previous_secret_expires_at: datetime | None
+    headers: dict[str, str]
+    rate_limit_per_s: float | None
+    carriers: list[str] | None
+    consecutive_failures: int
+    circuit_open_until: datetime | None
+    disabled_at: datetime | None
+    now: datetime
+
+    @property
+    def circuit(self) -> str:
+        """``closed``; ``open`` (parked until ``circuit_open_until``); ``half_open`` (one probe at a time)."""
+        if self.circuit_open_until is not None and self.circuit_open_until > self.now:
+            return "open"
+        return "half_open" if self.circuit_open_until is not None else "closed"
 
     def public(self, *, with_secret: bool) -> dict[str, Any]:
+        rotating = self.previous_secret_expires_at is not None and self.previous_secret_expires_at > self.now
         shown: dict[str, Any] = {
             "id": self.id,
             "tenant_id": self.tenant_id,
             "url": self.url,
             "event_types": self.event_types,
+            "carriers": self.carriers,
             "description": self.description,
             "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
+            "disabled_at": iso(self.disabled_at),
             "failing_since": iso(self.failing_since),
+            "headers": self.headers,
+            "rate_limit_per_s": self.rate_limit_per_s,
+            "circuit": self.circuit,
+            "circuit_open_until": iso(self.circuit_open_until),
+            "consecutive_failures": self.consecutive_failures,
+            "previous_secret_expires_at": iso(self.previous_secret_expires_at) if rotating else None,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -89,7 +118,19 @@ def _subscription(row: Mapping[str, Any]) -> Subscription:
         failing_since=row["failing_since"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        previous_secret_expires_at=row["previous_secret_expires_at"],
+        headers=_json_object(row["headers"]),
+        rate_limit_per_s=row["rate_limit_per_s"],
+        carriers=None if row["carriers"] is None else list(row["carriers"]),
+        consecutive_failures=row["consecutive_failures"],
+        circuit_open_until=row["circuit_open_until"],
+        disabled_at=row["disabled_at"],
+        now=row["now"],
     )
+
+
+def _json_object(value: Any) -> dict[str, str]:
+    return dict(json.loads(value)) if isinstance(value, str) else dict(value or {})
 
 
 async def insert_subscription(
@@ -101,10 +142,15 @@ async def insert_subscription(
     description: str | None,
     secret: str,
     enabled: bool,
+    headers: Mapping[str, str] | None = None,
+    rate_limit_per_s: float | None = None,
+    carriers: Sequence[str] | None = None,
 ) -> Subscription:
     row = await conn.fetchrow(
-        f"INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, enabled)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_SUBSCRIPTION_COLUMNS}",
+        "INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, enabled, headers,"
+        " rate_limit_per_s, carriers, disabled_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, CASE WHEN $7 THEN NULL ELSE now() END)"
+        f" RETURNING {_SUBSCRIPTION_COLUMNS}",
         new_id("sub"),
         tenant_id,
         url,
@@ -112,6 +158,9 @@ async def insert_subscription(
         description,
         secret,
         enabled,
+        json.dumps(dict(headers or {})),
+        rate_limit_per_s,
+        None if carriers is None else list(carriers),
     )
     return _subscription(row)
 
@@ -142,24 +191,60 @@ async def list_subscriptions(
 async def update_subscription(
     conn: Any, sub_id: str, tenant_id: str | None, changes: Mapping[str, Any]
 ) -> Subscription | None:
-    """Apply ``changes`` (url, event_types, description, enabled). Enabling clears the disabled state
-    and wakes the dispatcher for the messages that waited."""
+    """Apply ``changes`` (see ``_EDITABLE``). Enabling clears the disabled state and the circuit
+    breaker, and wakes the dispatcher for the messages that waited; disabling stamps ``disabled_at``."""
     unknown = set(changes) - _EDITABLE
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     names = sorted(changes)
-    sets = [f"{name} = ${i}" for i, name in enumerate(names, start=3)]
+    sets = [
+        f"{name} = ${i}" + ("::jsonb" if name == "headers" else "") for i, name in enumerate(names, start=3)
+    ]
     if changes.get("enabled") is True:
-        sets += ["disabled_reason = NULL", "failing_since = NULL"]
+        sets += [
+            "disabled_reason = NULL",
+            "failing_since = NULL",
+            "disabled_at = NULL",
+            "consecutive_failures = 0",
+            "circuit_open_until = NULL",
+        ]
+    elif changes.get("enabled") is False:
+        sets += ["disabled_at = coalesce(disabled_at, now())"]
     row = await conn.fetchrow(
         f"UPDATE subscriptions SET {', '.join([*sets, 'updated_at = now()'])}"
         f" WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) RETURNING {_SUBSCRIPTION_COLUMNS}",
         sub_id,
         tenant_id,
-        *(list(changes[n]) if n == "event_types" else changes[n] for n in names),
+        *(_column_value(n, changes[n]) for n in names),
     )
     if row is not None and changes.get("enabled") is True:
         await wake_dispatcher(conn)
+    return _subscription(row) if row else None
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name == "headers":
+        return json.dumps(dict(value))
+    if name in ("event_types", "carriers") and value is not None:
+        return list(value)
+    return value
+
+
+async def rotate_secret(
+    conn: Any, sub_id: str, tenant_id: str | None, new_secret: str, overlap_s: float
+) -> Subscription | None:
+    """Make ``new_secret`` the signing secret; the current one keeps signing for ``overlap_s`` too (both
+    signatures go out), so receivers can switch at their pace. A rotation during an overlap ends the
+    older overlap: at most two secrets sign at once."""
+    row = await conn.fetchrow(
+        "UPDATE subscriptions SET previous_secret = secret, secret = $3,"
+        " previous_secret_expires_at = now() + make_interval(secs => $4), updated_at = now()"
+        f" WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2) RETURNING {_SUBSCRIPTION_COLUMNS}",
+        sub_id,
+        tenant_id,
+        new_secret,
+        overlap_s,
+    )
     return _subscription(row) if row else None
 
 
@@ -172,11 +257,16 @@ async def delete_subscription(conn: Any, sub_id: str, tenant_id: str | None) -> 
     return deleted is not None
 
 
-async def enabled_subscriptions(conn: Any, tenant_id: str) -> list[tuple[str, list[str]]]:
+async def enabled_subscriptions(conn: Any, tenant_id: str) -> list[tuple[str, list[str], list[str] | None]]:
+    """``(id, event_types, carriers)`` of the tenant's enabled subscriptions."""
     rows = await conn.fetch(
-        "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND enabled ORDER BY id", tenant_id
+        "SELECT id, event_types, carriers FROM subscriptions WHERE tenant_id = $1 AND enabled ORDER BY id",
+        tenant_id,
     )
-    return [(r["id"], list(r["event_types"])) for r in rows]
+    return [
+        (r["id"], list(r["event_types"]), None if r["carriers"] is None else list(r["carriers"]))
+        for r in rows
+    ]
 
 
 async def insert_messages(
