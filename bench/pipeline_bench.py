@@ -1,0 +1,298 @@
+"""The whole pipeline under a fixed rate: ingest → normalization → notification → 100 webhook endpoints.
+
+    uv run python bench/pipeline_bench.py [--rates 250 500 1000] [--seconds 20] [--endpoints 100]
+
+Ingest, normalization and notification run as separate processes (as in production and ``make run``)
+on the broker and Postgres of ``bench/backing.py``; a webhook receiver with ``--endpoints`` endpoints
+runs in this process. Each endpoint belongs to its own tenant and subscribes to ``tracking.*``; events
+are spread evenly over the tenants and posted at each ``--rates`` value (events/s, in requests of
+``--batch`` events) for ``--seconds``. Every event makes exactly one webhook.
+
+Figures per rate: events/s offered and webhooks/s delivered over the window, and the latency from the
+moment the event's POST was sent to the moment its webhook reached the receiver (p50/p99), read from
+the ``raw_event_id`` in each delivered body. A broker produce ceiling, measured in the same run on the
+same broker, gives the ratio. Results go to ``bench/results/pipeline-<date>.md`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from backing import Backing, started_backing
+from ceilings import broker_produce
+from results import percentile
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from workload import envelope_records, tracking_events
+
+from rastro_kit.testing import free_port, serve_app, wait_until
+
+HERE = Path(__file__).resolve().parent
+SERVICES = ("ingest", "normalization", "notification")
+
+
+class Receiver:
+    """Accepts every webhook (204) and notes when each event's webhook arrived."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}  # raw event id → arrival (time.time())
+        self.deliveries = 0
+
+    async def hook(self, request: Request) -> Response:
+        body = await request.body()
+        now = time.time()
+        self.deliveries += 1
+        raw_id = json.loads(body).get("data", {}).get("raw_event_id")
+        if raw_id:
+            self.arrived.setdefault(raw_id, now)
+        return Response(status_code=204)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/hooks/{n}", self.hook, methods=["POST"])])
+
+
+class Processes:
+    def __init__(self, backing: Backing, logs: Path) -> None:
+        self.admin_key = f"rk_admin_{secrets.token_hex(12)}"
+        self.ports = {name: free_port() for name in SERVICES}
+        self.logs = logs
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": backing.bootstrap,
+            "DATABASE_URL": backing.database_url,
+            "RASTRO_KAFKA_IDEMPOTENCE": str(backing.idempotence).lower(),
+            "RASTRO_MODE": "development",  # webhooks to 127.0.0.1
+            "RASTRO_ADMIN_API_KEY": self.admin_key,
+            "RASTRO_LOG_LEVEL": "WARNING",
+            "RASTRO_INGEST_RATE_LIMIT_PER_S": "0",
+        }
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            with (self.logs / f"{name}.log").open("ab") as log:
+                env = {**self.env, "RASTRO_HTTP_PORT": str(self.ports[name])}
+                self.children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", f"rastro_{name}"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            for name in SERVICES:
+
+                async def up(n: str = name) -> bool:
+                    try:
+                        return (await client.get(self.url(n) + "/readyz")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await wait_until(up, timeout=120, interval=0.5, message=f"{name} ready")
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+async def setup_tenants(procs: Processes, hook_url: str, count: int, run: str) -> list[tuple[str, str]]:
+    admin = {"Authorization": f"Bearer {procs.admin_key}"}
+    tenants: list[tuple[str, str]] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for n in range(count):
+            tenant = f"pl{run}{n:03d}"
+            r = await client.post(
+                procs.url("ingest") + "/v1/tenants", json={"id": tenant, "name": tenant}, headers=admin
+            )
+            r.raise_for_status()
+            r = await client.post(
+                procs.url("ingest") + f"/v1/tenants/{tenant}/keys",
+                headers=admin,
+                json={
+                    "name": "bench",
+                    "environment": "sandbox",
+                    "scopes": ["events:write", "subscriptions:manage"],
+                },
+            )
+            r.raise_for_status()
+            tenants.append((tenant, r.json()["key"]))
+        for n, (_tenant, key) in enumerate(tenants):
+            auth = {"Authorization": f"Bearer {key}"}
+
+            async def subscribed(k: dict[str, str] = auth, i: int = n) -> bool:
+                r = await client.post(
+                    procs.url("notification") + "/v1/subscriptions",
+                    headers=k,
+                    json={"url": f"{hook_url}/{i}", "event_types": ["tracking.*"], "description": "bench"},
+                )
+                return r.status_code == 201  # 401 until the key reached notification
+
+            await wait_until(subscribed, timeout=60, interval=0.5, message="subscription")
+    return tenants
+
+
+async def offer(
+    procs: Processes, tenants: Sequence[tuple[str, str]], rate: float, seconds: float, batch: int, seed: int
+) -> dict[str, float]:
+    """POST ``rate`` events/s for ``seconds``; returns each accepted event id's send time."""
+    total = int(rate * seconds)
+    events = tracking_events(total, seed=seed)
+    sent_at: dict[str, float] = {}
+    requests = [events[i : i + batch] for i in range(0, total, batch)]
+    started = time.monotonic()
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(base_url=procs.url("ingest"), timeout=60, limits=limits) as client:
+
+        async def post(n: int, chunk: list[dict[str, Any]]) -> None:
+            _tenant, key = tenants[n % len(tenants)]
+            t = time.time()
+            r = await client.post(
+                "/v1/events", json={"events": chunk}, headers={"Authorization": f"Bearer {key}"}
+            )
+            if r.status_code != 202:
+                raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:300]}")
+            for item in r.json()["events"]:
+                sent_at[item["id"]] = t
+
+        tasks = []
+        for n, chunk in enumerate(requests):
+            due = started + n * batch / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(n, chunk)))
+        await asyncio.gather(*tasks)
+    return sent_at
+
+
+async def measure(
+    procs: Processes,
+    receiver: Receiver,
+    tenants: Sequence[tuple[str, str]],
+    rate: float,
+    args: Any,
+    seed: int,
+) -> dict[str, Any]:
+    before = receiver.deliveries
+    t0 = time.time()
+    sent_at = await offer(procs, tenants, rate, args.seconds, args.batch, seed)
+    offered_s = time.time() - t0
+    await wait_until(
+        lambda: all(i in receiver.arrived for i in sent_at),
+        timeout=args.seconds * 10 + 60,
+        message="webhooks",
+    )
+    last = max(receiver.arrived[i] for i in sent_at)
+    latencies = [(receiver.arrived[i] - sent_at[i]) * 1000 for i in sent_at]
+    return {
+        "rate_offered": rate,
+        "events": len(sent_at),
+        "events_per_s_posted": round(len(sent_at) / offered_s, 1),
+        "webhooks_per_s": round((receiver.deliveries - before) / (last - t0), 1),
+        "p50_ms": round(percentile(latencies, 50) or 0, 1),
+        "p99_ms": round(percentile(latencies, 99) or 0, 1),
+        "max_ms": round(max(latencies), 1),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    run = secrets.token_hex(2)
+    async with started_backing(args.partitions) as backing:
+        ceiling_records = envelope_records(tracking_events(20_000, seed=3), f"ceiling{run}")
+        ceiling = await broker_produce(backing, ceiling_records, "rastro.tracking.raw.v1", 1000)
+        procs = Processes(backing, Path(args.logs))
+        receiver = Receiver()
+        procs.start()
+        try:
+            async with serve_app(receiver.app()) as hook_base:
+                await procs.ready()
+                tenants = await setup_tenants(procs, hook_base + "/hooks", args.endpoints, run)
+                await measure(
+                    procs, receiver, tenants, 100, argparse.Namespace(seconds=3, batch=args.batch), 1
+                )
+                rows = []
+                for n, rate in enumerate(args.rates):
+                    row = await measure(procs, receiver, tenants, rate, args, 10 + n)
+                    row["ratio_to_broker_produce"] = round(row["webhooks_per_s"] / ceiling.events_per_s, 3)
+                    rows.append(row)
+                    print(json.dumps(row))
+        finally:
+            procs.stop()
+    return {
+        "machine": {"cores": os.cpu_count(), "broker": backing.broker, "postgres": backing.postgres},
+        "endpoints": args.endpoints,
+        "batch": args.batch,
+        "seconds": args.seconds,
+        "broker_produce_events_per_s": round(ceiling.events_per_s, 1),
+        "rates": rows,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"# Pipeline benchmark, {date.today().isoformat()}",
+        "",
+        f"{m['cores']} cores, broker {m['broker']}, Postgres {m['postgres']}; ingest, normalization and"
+        f" notification as processes; {result['endpoints']} endpoints (one tenant each, `tracking.*`);"
+        f" requests of {result['batch']} events for {result['seconds']} s per rate. Broker produce ceiling"
+        f" in the same run: {result['broker_produce_events_per_s']:,.0f} events/s.",
+        "",
+        "| offered events/s | posted events/s | webhooks/s | ratio to broker produce"
+        " | p50 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rates"]:
+        lines.append(
+            f"| {r['rate_offered']:,.0f} | {r['events_per_s_posted']:,.0f} | {r['webhooks_per_s']:,.0f} |"
+            f" {r['ratio_to_broker_produce']:.3f} | {r['p50_ms']:,.0f} | {r['p99_ms']:,.0f}"
+            f" | {r['max_ms']:,.0f} |"
+        )
+    lines += ["", "Latency: POST sent → webhook received, per event (`raw_event_id` in the delivered body)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", type=float, nargs="+", default=[250, 500, 1000])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--endpoints", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=20, help="events per POST")
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--logs", default="/tmp/rastro-pipeline-bench")
+    args = parser.parse_args()
+    result = asyncio.run(main(args))
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"pipeline-{date.today().isoformat()}.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    (out / f"pipeline-{date.today().isoformat()}.md").write_text(text)
+    print(text)
