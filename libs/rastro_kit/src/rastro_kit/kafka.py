@@ -54,15 +54,15 @@ def make_producer(settings: KitSettings) -> AIOKafkaProducer:
 
 
 def make_consumer(settings: KitSettings, *topics: str, group_id: str | None, **kw: Any) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
+    options: dict[str, Any] = {
         **client_options(settings),
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=settings.max_poll_records,
-        **kw,
-    )
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": settings.max_poll_records,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+    }
+    return AIOKafkaConsumer(*topics, **(options | kw))
 
 
 def make_admin(settings: KitSettings, **kw: Any) -> AIOKafkaAdminClient:

@@ -74,6 +74,13 @@ class KitSettings(BaseSettings):
         description="seconds before each retry tier re-consumes a transient failure",
     )
     max_poll_records: int = Field(default=500, validation_alias=_env("RASTRO_MAX_POLL_RECORDS"))
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        validation_alias=_env("RASTRO_KAFKA_FETCH_MAX_WAIT_MS"),
+        description="longest a fetch waits for records; Apache Kafka answers as soon as records arrive,"
+        " the embedded Tansu only at this deadline, so it bounds the latency of each hop there",
+    )
     inbox_retention_days: int = Field(
         default=30,
         ge=1,
