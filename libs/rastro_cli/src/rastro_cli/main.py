@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rastro_cli.devstack.cli import dev_app, topics_app
+from rastro_cli.dlq import dlq_app
 from rastro_cli.imports import import_file
 from rastro_cli.proof import check_command, loadgen_command
 from rastro_cli.tenants import keys_app, tenants_app
@@ -21,3 +22,4 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.command(name="loadgen")(loadgen_command)
 app.command(name="check")(check_command)
+app.add_typer(dlq_app, name="dlq")

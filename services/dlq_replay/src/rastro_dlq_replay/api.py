@@ -6,12 +6,14 @@ only (another tenant's are 404); the operator key sees all, including those with
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from rastro_dlq_replay.adapters import repository
+from rastro_dlq_replay.adapters import audit, repository
+from rastro_dlq_replay.api_deps import Manager, Pool, Selection
+from rastro_dlq_replay.api_job_models import PreviewGroup, ReplayJobOut, ReplayPreview
+from rastro_dlq_replay.api_jobs import load_job
 from rastro_dlq_replay.api_models import (
     ID_PATTERN,
     DeadLetterOut,
@@ -21,56 +23,16 @@ from rastro_dlq_replay.api_models import (
     Stats,
     StatsGroup,
 )
-from rastro_dlq_replay.domain.query import (
-    Cursor,
-    DeadLetterFilter,
-    GroupBy,
-    InvalidCursor,
-    decode_cursor,
-    encode_cursor,
-)
+from rastro_dlq_replay.domain.jobs import REPLAYABLE, AuditAction, filter_to_json
+from rastro_dlq_replay.domain.query import Cursor, GroupBy, InvalidCursor, decode_cursor, encode_cursor
+from rastro_dlq_replay.replay_jobs import JobRequest, create_replay_job, preview_replay
 from rastro_dlq_replay.replays import ReplayRequest, replay_dead_letters
 from rastro_kit.auth import Principal
-from rastro_kit.http import ProblemError, require_scope, tenant_scope
+from rastro_kit.http import ProblemError, tenant_scope
 
 __all__ = ["router"]
 
-SCOPE = "dead-letters:manage"
-Manager = Annotated[Principal, require_scope(SCOPE)]
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
-
-
-def _pool(request: Request) -> Any:
-    return request.app.state.runtime.pool
-
-
-Pool = Annotated[Any, Depends(_pool)]
-
-
-def _selection(
-    principal: Manager,
-    service: Annotated[str | None, Query(description="the service that failed them")] = None,
-    reason: Annotated[str | None, Query(description="e.g. schema_violation")] = None,
-    tenant: Annotated[str | None, Query(description="operators only; a tenant key sees its own")] = None,
-    since: Annotated[datetime | None, Query(description="last failure at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="last failure before (ISO 8601)")] = None,
-    q: Annotated[
-        str | None, Query(max_length=200, description="free text: error, subject, key, event")
-    ] = None,
-) -> DeadLetterFilter:
-    if any("\x00" in (text or "") for text in (service, reason, tenant, q)):
-        raise ProblemError(422, "Query parameters must not contain NUL characters.", type_="validation-error")
-    return DeadLetterFilter(
-        service=service or None,
-        reason=reason or None,
-        tenant=tenant_scope(principal, tenant or None),
-        since=_aware(since),
-        until=_aware(until),
-        text=q or None,
-    )
-
-
-Selection = Annotated[DeadLetterFilter, Depends(_selection)]
 
 
 def _dead_letter_id(dead_letter_id: str) -> str:
@@ -98,10 +60,16 @@ async def list_dead_letters(
 
 
 @router.get("/stats", summary="Count dead letters, grouped")
-async def dead_letter_stats(pool: Pool, selection: Selection, group_by: GroupBy = GroupBy.REASON) -> Stats:
+async def dead_letter_stats(
+    pool: Pool,
+    selection: Selection,
+    group_by: GroupBy = GroupBy.REASON,
+    top: Annotated[int | None, Query(ge=1, le=1000, description="only the largest groups")] = None,
+) -> Stats:
     async with pool.acquire() as conn:
         groups = await repository.count_groups(conn, selection, group_by)
-    return Stats(total=sum(n for _, n in groups), groups=[StatsGroup(key=k, count=n) for k, n in groups])
+    shown = groups[:top] if top is not None else groups
+    return Stats(total=sum(n for _, n in groups), groups=[StatsGroup(key=k, count=n) for k, n in shown])
 
 
 @router.get("/{dead_letter_id}", summary="Show one dead letter, with its replays")
@@ -115,11 +83,20 @@ async def show_dead_letter(pool: Pool, principal: Manager, dead_letter_id: DeadL
     return DeadLetterOut.of(letter, replays)
 
 
-@router.post("/replay", summary="Send dead letters back to the service that failed them")
-async def replay(request: Request, pool: Pool, principal: Manager, body: ReplayBody) -> ReplayResult:
-    limit = request.app.state.runtime.settings.max_replay_ids
-    if len(body.ids) > limit:
-        raise ProblemError(422, f"At most {limit} ids per request.", type_="too-many-ids")
+@router.post(
+    "/replay",
+    summary="Send dead letters back to the service that failed them: ids at once, or a filter as a job",
+    responses={202: {"model": ReplayJobOut, "description": "a replay job was created (by filter)"}},
+)
+async def replay(
+    request: Request, response: Response, pool: Pool, principal: Manager, body: ReplayBody
+) -> ReplayResult | ReplayPreview | ReplayJobOut:
+    settings = request.app.state.runtime.settings
+    if body.filter is not None:
+        return await _replay_by_filter(request, response, pool, principal, body)
+    assert body.ids is not None
+    if len(body.ids) > settings.max_replay_ids:
+        raise ProblemError(422, f"At most {settings.max_replay_ids} ids per request.", type_="too-many-ids")
     outcome = await replay_dead_letters(
         pool,
         ReplayRequest(
@@ -133,12 +110,62 @@ async def replay(request: Request, pool: Pool, principal: Manager, body: ReplayB
     return ReplayResult.of(outcome)
 
 
-@router.delete("/{dead_letter_id}", status_code=204, summary="Purge a dead letter (its payload is erased)")
-async def purge(pool: Pool, principal: Manager, dead_letter_id: DeadLetterId) -> Response:
-    async with pool.acquire() as conn:
-        purged = await repository.purge_dead_letter(
-            conn, dead_letter_id, tenant_scope(principal, None), principal.key_id
+async def _replay_by_filter(
+    request: Request, response: Response, pool: Pool, principal: Principal, body: ReplayBody
+) -> ReplayPreview | ReplayJobOut:
+    settings = request.app.state.runtime.settings
+    assert body.filter is not None
+    selection = body.filter.to_filter(principal, REPLAYABLE)
+    if body.dry_run:
+        preview = await preview_replay(pool, selection)
+        groups = [PreviewGroup(service=s, reason=r, count=n) for s, r, n in preview.groups]
+        return ReplayPreview(
+            total=preview.total,
+            replayable=preview.replayable,
+            groups=groups,
+            filter=filter_to_json(selection),
         )
+    rate = body.rate_per_second or settings.default_replay_rate
+    if rate > settings.max_replay_rate:
+        raise ProblemError(
+            422, f"rate_per_second is at most {settings.max_replay_rate}.", type_="validation-error"
+        )
+    job_id = await create_replay_job(
+        pool,
+        JobRequest(
+            selection=selection,
+            reason=body.reason,
+            requested_by=principal.key_id,
+            tenant=tenant_scope(principal, None),
+            rate_per_second=rate,
+        ),
+    )
+    request.app.state.runtime.state["replay_worker"].wake()
+    response.status_code = 202
+    response.headers["Location"] = f"/v1/replay-jobs/{job_id}"
+    return await load_job(pool, job_id, None)
+
+
+@router.delete("/{dead_letter_id}", status_code=204, summary="Purge a dead letter (its payload is erased)")
+async def purge(
+    pool: Pool,
+    principal: Manager,
+    dead_letter_id: DeadLetterId,
+    reason: Annotated[str | None, Query(max_length=1000, description="why: kept in the audit trail")] = None,
+) -> Response:
+    tenant = tenant_scope(principal, None)
+    async with pool.acquire() as conn, conn.transaction():
+        purged = await repository.purge_dead_letter(conn, dead_letter_id, tenant, principal.key_id)
+        if purged:
+            await audit.append_audit(
+                conn,
+                actor=principal.key_id,
+                action=AuditAction.PURGE,
+                reason=(reason or "").strip() or None,
+                tenant=tenant,
+                counts={"purged": 1},
+                dead_letter_ids=[dead_letter_id],
+            )
     if not purged:
         raise ProblemError(404, "No such dead letter.", type_="not-found")
     return Response(status_code=204)
@@ -151,9 +178,3 @@ def _cursor(token: str | None) -> Cursor | None:
         return decode_cursor(token)
     except InvalidCursor as exc:
         raise ProblemError(400, str(exc), type_="invalid-cursor") from None
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

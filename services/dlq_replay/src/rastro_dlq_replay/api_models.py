@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rastro_dlq_replay.api_job_models import FilterBody, reason_text
 from rastro_dlq_replay.domain.display import show_bytes, show_headers, show_text
 from rastro_dlq_replay.domain.stored import ReplayEntry, StoredDeadLetter
 from rastro_dlq_replay.replays import ReplayOutcome
@@ -31,6 +32,7 @@ class ReplayOut(BaseModel):
     target_topic: str
     at: datetime
     failed_at: datetime | None = Field(description="when this replay was dead-lettered again, if it was")
+    job_id: str | None = Field(default=None, description="the replay job that sent it, if one did")
 
 
 class DeadLetterOut(BaseModel):
@@ -108,20 +110,32 @@ class Stats(BaseModel):
 
 
 class ReplayBody(BaseModel):
+    """Either ``ids`` (replayed at once) or a ``filter`` (a replay job, rate-limited and resumable)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[str, Field(pattern=f"^{ID_PATTERN.pattern}$")]] = Field(
-        min_length=1, description="dead letter ids"
+    ids: list[Annotated[str, Field(pattern=f"^{ID_PATTERN.pattern}$")]] | None = Field(
+        default=None, min_length=1, description="dead letter ids"
     )
+    filter: FilterBody | None = Field(default=None, description="replay what this selects, as a job")
     reason: str = Field(min_length=1, max_length=1000, description="why: kept in the audit trail")
     dry_run: bool = False
+    rate_per_second: float | None = Field(
+        default=None, gt=0, description="a job's pace (default RASTRO_DLQ_REPLAY_DEFAULT_REPLAY_RATE)"
+    )
 
     @field_validator("reason")
     @classmethod
     def _reason_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the reason must not be blank")
-        return value.strip()
+        return reason_text(value)
+
+    @model_validator(mode="after")
+    def _ids_or_filter(self) -> ReplayBody:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give either ids or a filter")
+        if self.ids is not None and self.rate_per_second is not None:
+            raise ValueError("rate_per_second applies to a replay by filter only")
+        return self
 
 
 class SkippedOut(BaseModel):
@@ -164,4 +178,5 @@ def _replay_fields(entry: ReplayEntry) -> dict[str, Any]:
         "target_topic": entry.target_topic,
         "at": entry.at,
         "failed_at": entry.failed_at,
+        "job_id": entry.job_id,
     }

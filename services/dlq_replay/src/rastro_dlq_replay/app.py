@@ -1,5 +1,5 @@
-"""Composition root of dlq-replay: one consumer of every service's DLQ, the dead-letter API, the outbox
-that carries replays. Nothing connects until the app's lifespan starts."""
+"""Composition root of dlq-replay: one consumer of every service's DLQ, the dead-letter API, the replay
+job worker, and the outbox that carries replays. Nothing connects until the app's lifespan starts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from rastro_dlq_replay import api
+from rastro_dlq_replay import api, api_bulk, api_jobs
 from rastro_dlq_replay.handlers import store_dead_letter
+from rastro_dlq_replay.replay_jobs import ReplayWorker
 from rastro_dlq_replay.settings import DLQ_SOURCE_PATTERN, DlqReplaySettings
 from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
 
@@ -17,8 +18,27 @@ __all__ = ["build_app", "main"]
 MIGRATIONS = "rastro_dlq_replay.migrations"
 
 
-def _consumers(_: Runtime) -> Sequence[ConsumerSpec]:
-    return [ConsumerSpec(raw_handler=store_dead_letter, topic_pattern=DLQ_SOURCE_PATTERN)]
+def _consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    settings = runtime.settings
+    assert isinstance(settings, DlqReplaySettings)
+    return [
+        ConsumerSpec(
+            raw_handler=store_dead_letter,
+            topic_pattern=DLQ_SOURCE_PATTERN,
+            group_id=settings.consumer_group,
+        )
+    ]
+
+
+async def _start_worker(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, DlqReplaySettings)
+    runtime.state["replay_worker"] = ReplayWorker(runtime.pool, poll_interval_s=settings.job_poll_interval_s)
+
+
+async def _run_worker(runtime: Runtime) -> None:
+    worker: ReplayWorker = runtime.state["replay_worker"]
+    await worker.run()
 
 
 def build_app(settings: DlqReplaySettings) -> FastAPI:
@@ -28,8 +48,11 @@ def build_app(settings: DlqReplaySettings) -> FastAPI:
             title="Rastro dlq-replay",
             description="The dead letters of every Rastro service: list, show, replay and purge them.",
             migrations=(MIGRATIONS,),
-            routers=[api.router],
+            # Fixed paths (audit, export, purge) before /v1/dead-letters/{id}, which would take them as ids.
+            routers=[api_bulk.router, api.router, api_jobs.router],
             consumers=_consumers,
+            on_start=_start_worker,
+            background=[_run_worker],
         )
     )
 

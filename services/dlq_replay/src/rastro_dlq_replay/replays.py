@@ -2,8 +2,8 @@
 transaction that records the replay in the audit trail and marks the dead letter replayed. Either all
 of a request's replays are committed and will be published, or none is.
 
-A filter-based, rate-limited bulk replay (a later issue) selects ids page by page with the same
-``DeadLetterFilter`` as the list, and calls ``replay_selected`` once per page, committing as it goes.
+A replay job (``replay_jobs.py``) calls ``replay_selected`` once per chunk of its ids, inside the
+transaction that also advances the job's cursor.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from rastro_dlq_replay.adapters import repository
+from rastro_dlq_replay.adapters import audit, repository
+from rastro_dlq_replay.domain.jobs import AuditAction
 from rastro_dlq_replay.domain.replay import ReplayPlan, Skipped, build_replay, plan_replay
 from rastro_dlq_replay.domain.stored import ReplayEntry, StoredDeadLetter
 from rastro_events import new_event_id
@@ -32,6 +33,7 @@ class ReplayRequest:
     requested_by: str
     tenant: str | None  # None: an operator, who may replay any tenant's dead letters
     dry_run: bool = False
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class ReplayOutcome:
 async def replay_dead_letters(pool: Any, request: ReplayRequest) -> ReplayOutcome:
     async with pool.acquire() as conn, conn.transaction():
         outcome = await replay_selected(conn, request)
+        if not request.dry_run:
+            await audit.append_audit(
+                conn,
+                actor=request.requested_by,
+                action=AuditAction.REPLAY,
+                reason=request.reason,
+                tenant=request.tenant,
+                counts={"replayed": len(outcome.replayed), "skipped": len(outcome.skipped)},
+                dead_letter_ids=[r.dead_letter_id for r in outcome.replayed],
+            )
     if not request.dry_run:
         log.info(
             "dead_letters_replayed",
@@ -91,6 +103,7 @@ async def _replay_one(conn: Any, letter: StoredDeadLetter, request: ReplayReques
         target_topic=record.topic,
         at=datetime.now(UTC),
         failed_at=None,
+        job_id=request.job_id,
     )
     await repository.record_replay(conn, entry)
     # Kafka allows null header values and the relay sends them as such; the kit's signature says bytes.

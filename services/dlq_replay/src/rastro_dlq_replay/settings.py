@@ -21,3 +21,13 @@ class DlqReplaySettings(KitSettings):
     max_replay_ids: int = Field(
         default=1000, ge=1, description="most dead letters one replay request may name"
     )
+    consumer_group: str = Field(
+        default="dlq-replay", min_length=1, description="the Kafka consumer group reading the DLQs"
+    )
+    default_replay_rate: float = Field(
+        default=100.0, gt=0, description="dead letters per second of a replay job that names no rate"
+    )
+    max_replay_rate: float = Field(default=5000.0, gt=0, description="the highest rate a job may ask for")
+    job_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="how often the replay worker looks for jobs when not woken"
+    )

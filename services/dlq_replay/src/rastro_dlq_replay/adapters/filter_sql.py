@@ -42,6 +42,8 @@ def condition_for(selection: DeadLetterFilter, after: Cursor | None = None) -> S
         cond.add("reason = {0}", selection.reason)
     if selection.tenant is not None:
         cond.add("tenant = {0}", selection.tenant)
+    if selection.event_type is not None:
+        cond.add("event_type = {0}", selection.event_type)
     if selection.since is not None:
         cond.add("last_failed_at >= {0}", selection.since)
     if selection.until is not None:

@@ -15,6 +15,7 @@ from rastro_dlq_replay.domain.query import Cursor, DeadLetterFilter, GroupBy
 from rastro_dlq_replay.domain.stored import ReplayEntry, StoredDeadLetter
 
 __all__ = [
+    "count_by_service_and_reason",
     "count_groups",
     "fetch_dead_letter",
     "fetch_for_replay",
@@ -22,6 +23,7 @@ __all__ = [
     "fetch_replays",
     "insert_dead_letter",
     "purge_dead_letter",
+    "purge_matching",
     "record_failure_after_replay",
     "record_replay",
 ]
@@ -153,14 +155,15 @@ async def fetch_for_replay(
 
 async def record_replay(conn: Any, entry: ReplayEntry) -> None:
     await conn.execute(
-        "INSERT INTO replays (replay_id, dead_letter_id, requested_by, reason, target_topic, at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO replays (replay_id, dead_letter_id, requested_by, reason, target_topic, at, job_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         entry.replay_id,
         entry.dead_letter_id,
         entry.requested_by,
         entry.reason,
         entry.target_topic,
         entry.at,
+        entry.job_id,
     )
     await conn.execute(
         "UPDATE dead_letters SET status = $2, updated_at = now() WHERE id = $1",
@@ -171,7 +174,8 @@ async def record_replay(conn: Any, entry: ReplayEntry) -> None:
 
 async def fetch_replays(conn: Any, dead_letter_id: str) -> list[ReplayEntry]:
     rows = await conn.fetch(
-        "SELECT replay_id, dead_letter_id, requested_by, reason, target_topic, at, failed_at FROM replays"
+        "SELECT replay_id, dead_letter_id, requested_by, reason, target_topic, at, failed_at, job_id"
+        " FROM replays"
         " WHERE dead_letter_id = $1 ORDER BY at, replay_id",
         dead_letter_id,
     )
@@ -190,6 +194,31 @@ async def purge_dead_letter(conn: Any, dead_letter_id: str, tenant: str | None, 
         purged_by,
     )
     return purged is not None
+
+
+async def purge_matching(conn: Any, selection: DeadLetterFilter, purged_by: str) -> list[str]:
+    """Purge every dead letter ``selection`` matches (the caller's tenant scope is in it); their ids."""
+    cond = condition_for(selection)
+    by = len(cond.args) + 1
+    rows = await conn.fetch(
+        "UPDATE dead_letters SET status = 'purged', key = NULL, value = NULL, key_text = NULL,"
+        " header_names = '{}', header_values = '{}', updated_at = now(), purged_at = now(),"
+        f" purged_by = ${by} WHERE {cond.sql} AND status <> 'purged' RETURNING id",
+        *cond.args,
+        purged_by,
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def count_by_service_and_reason(conn: Any, selection: DeadLetterFilter) -> list[tuple[str, str, int]]:
+    """What a replay or purge by ``selection`` would touch, grouped (a dry run)."""
+    cond = condition_for(selection)
+    rows = await conn.fetch(
+        f"SELECT service, reason, count(*) AS n FROM dead_letters WHERE {cond.sql}"
+        " GROUP BY service, reason ORDER BY n DESC, service, reason",
+        *cond.args,
+    )
+    return [(str(r["service"]), str(r["reason"]), int(r["n"])) for r in rows]
 
 
 def _stored(row: Any) -> StoredDeadLetter:

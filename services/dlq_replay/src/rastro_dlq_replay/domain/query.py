@@ -1,4 +1,4 @@
-"""Which dead letters a list, a count or (later) a bulk replay is about, and where a page ends.
+"""Which dead letters a list, a count, an export, a bulk replay or a purge is about, and where a page ends.
 
 Lists are ordered newest failure first, ties broken by id, so a cursor is the (last failure, id)
 of the last item shown. It is opaque to clients: base64url of a small JSON object.
@@ -31,6 +31,7 @@ class DeadLetterFilter:
     service: str | None = None
     reason: str | None = None
     tenant: str | None = None
+    event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None

@@ -49,3 +49,4 @@ class ReplayEntry:
     target_topic: str
     at: datetime
     failed_at: datetime | None
+    job_id: str | None = None  # the replay job that sent it, if one did
