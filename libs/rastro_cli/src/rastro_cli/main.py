@@ -9,6 +9,7 @@ from rastro_cli.dlq import dlq_app
 from rastro_cli.imports import import_file
 from rastro_cli.proof import check_command, loadgen_command
 from rastro_cli.tenants import keys_app, tenants_app
+from rastro_eta.cli import eta_app
 
 __all__ = ["app"]
 
@@ -23,3 +24,4 @@ app.add_typer(keys_app, name="keys")
 app.command(name="loadgen")(loadgen_command)
 app.command(name="check")(check_command)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(eta_app, name="eta")

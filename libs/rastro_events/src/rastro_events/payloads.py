@@ -176,6 +176,16 @@ class EtaPredicted(Payload):
     sample_size: int = Field(ge=0)
     predicted_at: AwareDatetime
     milestone: Status
+    confidence: Literal["high", "medium", "low"] | None = Field(
+        default=None, description="how much the lane used has seen (decayed sample size vs the minimum)"
+    )
+    lane_level: str | None = Field(default=None, description="fallback level of the lane used")
+    basis_milestone: Literal["created", "shipped", "out_for_delivery"] | None = Field(
+        default=None, description="the milestone the transit clock starts from"
+    )
+    promise_quantile: float | None = Field(
+        default=None, gt=0, lt=1, description="share of deliveries meant to arrive by the promise date"
+    )
 
     def shipment_key(self) -> str:
         return self.tracking_number

@@ -6,21 +6,21 @@ Both are tenant-scoped: a tenant key reads its own tenant only; the operator key
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
-from rastro_eta.adapters.repository import EtaRepository, LaneSamples, PublishedPrediction
+from rastro_eta.adapters.repository import KPI_GROUPS, EtaRepository, Kpi, PublishedPrediction, TenantLane
 from rastro_eta.domain.lanes import LaneLevel
 from rastro_eta.domain.prediction import ModelParameters
-from rastro_eta.domain.quantiles import lane_stats
+from rastro_eta.domain.transit import SECONDS_PER_DAY, Segment
 from rastro_events import Lane, Status
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_JSON, ProblemError, require_scope, tenant_scope
 
-__all__ = ["EtaBasis", "LaneList", "LaneStatistics", "ShipmentEta", "build_router"]
+__all__ = ["EtaBasis", "KpiList", "LaneList", "LaneStatistics", "ShipmentEta", "build_router"]
 
 Reader = Annotated[Principal, require_scope("shipments:read")]
 TenantParam = Annotated[str | None, Query(description="operator key only: the tenant to read")]
@@ -37,6 +37,10 @@ class EtaBasis(BaseModel):
     started_at: datetime
     expected_days: float
     promise_days: float
+    milestone: Segment
+    weight: float
+    confidence: Literal["high", "medium", "low"]
+    promise_quantile: float
 
 
 class ShipmentEta(BaseModel):
@@ -50,18 +54,44 @@ class ShipmentEta(BaseModel):
     basis: EtaBasis
 
 
+class SegmentStatistics(BaseModel):
+    sample_size: int
+    weight: float
+    p50_days: float
+    promise_days: float
+
+
 class LaneStatistics(BaseModel):
     tenant: str
     key: str
     level: LaneLevel
     lane: Lane
     sample_size: int
-    p50_days: float
-    p90_days: float
+    """Deliveries learned (undecayed)."""
+    p50_days: float | None
+    """From pickup (else from creation): decayed quantiles, in the model's clock days."""
+    p90_days: float | None
+    segments: dict[Segment, SegmentStatistics]
 
 
 class LaneList(BaseModel):
     items: list[LaneStatistics]
+    next_cursor: str | None = None
+
+
+class KpiItem(BaseModel):
+    tenant: str
+    key: str
+    deliveries: int
+    eta_precision: float
+    on_time_share: float
+    expected_mae_days: float
+    shop_on_time_share: float | None
+
+
+class KpiList(BaseModel):
+    group_by: Literal["tenant", "carrier", "lane"]
+    items: list[KpiItem]
     next_cursor: str | None = None
 
 
@@ -77,6 +107,10 @@ def _shipment_eta(published: PublishedPrediction) -> ShipmentEta:
         started_at=p.started_at,
         expected_days=p.expected_days,
         promise_days=p.promise_days,
+        milestone=p.segment,
+        weight=round(p.weight, 3),
+        confidence=p.confidence,
+        promise_quantile=p.promise_quantile,
     )
     return ShipmentEta(
         tenant=published.tenant_id,
@@ -90,18 +124,40 @@ def _shipment_eta(published: PublishedPrediction) -> ShipmentEta:
     )
 
 
-def _lane_statistics(lane: LaneSamples) -> LaneStatistics | None:
-    stats = lane_stats(lane.key, lane.transit_days)
-    if stats is None:
-        return None
+def _lane_statistics(lane: TenantLane, parameters: ModelParameters, now: datetime) -> LaneStatistics:
+    state = lane.state
+    at = now.timestamp() / SECONDS_PER_DAY
+    segments = {
+        segment: SegmentStatistics(
+            sample_size=q.count,
+            weight=round(q.weight_at(at), 3),
+            p50_days=round(q.quantile(parameters.expected_quantile) or 0.0, 3),
+            promise_days=round(q.quantile(parameters.promise_quantile) or 0.0, 3),
+        )
+        for segment, q in sorted(state.segments.items())
+    }
+    main = segments.get(Segment.SHIPPED) or segments.get(Segment.CREATED)
     return LaneStatistics(
         tenant=lane.tenant_id,
-        key=lane.key.text,
-        level=lane.key.level,
-        lane=lane.key.to_lane(),
-        sample_size=stats.sample_size,
-        p50_days=stats.p50_days,
-        p90_days=stats.p90_days,
+        key=state.key.text,
+        level=state.key.level,
+        lane=state.key.to_lane(),
+        sample_size=state.deliveries,
+        p50_days=main.p50_days if main else None,
+        p90_days=main.promise_days if main else None,
+        segments=segments,
+    )
+
+
+def _kpi_item(kpi: Kpi) -> KpiItem:
+    return KpiItem(
+        tenant=kpi.tenant_id,
+        key=kpi.key,
+        deliveries=kpi.deliveries,
+        eta_precision=round(kpi.eta_precision, 4),
+        on_time_share=round(kpi.on_time_share, 4),
+        expected_mae_days=round(kpi.expected_mae_days, 3),
+        shop_on_time_share=None if kpi.shop_on_time_share is None else round(kpi.shop_on_time_share, 4),
     )
 
 
@@ -140,11 +196,28 @@ def build_router(parameters: ModelParameters) -> APIRouter:
     @router.get(
         "/eta/lanes",
         response_model=LaneList,
-        summary="Lane statistics: sample size, P50 and P90 transit days, per lane and level",
+        summary="Lane statistics: deliveries learned, decayed weight and quantiles per milestone",
     )
     async def lanes(request: Request, principal: Reader, tenant: TenantParam = None) -> LaneList:
         repo = EtaRepository(request.app.state.runtime.pool)
-        found = await repo.lanes(tenant_scope(principal, tenant), parameters.window)
-        return LaneList(items=[item for lane in found if (item := _lane_statistics(lane)) is not None])
+        found = await repo.all_lanes(tenant_scope(principal, tenant))
+        now = datetime.now(UTC)
+        return LaneList(items=[_lane_statistics(lane, parameters, now) for lane in found])
+
+    @router.get(
+        "/eta/kpis",
+        response_model=KpiList,
+        summary="ETA precision and on-time-vs-promise of delivered shipments, per tenant, carrier or lane",
+    )
+    async def kpis(
+        request: Request,
+        principal: Reader,
+        group_by: Annotated[Literal["tenant", "carrier", "lane"], Query()] = "tenant",
+        tenant: TenantParam = None,
+    ) -> KpiList:
+        assert group_by in KPI_GROUPS
+        repo = EtaRepository(request.app.state.runtime.pool)
+        found = await repo.kpis(tenant_scope(principal, tenant), group_by)
+        return KpiList(group_by=group_by, items=[_kpi_item(k) for k in found])
 
     return router

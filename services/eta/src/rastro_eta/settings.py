@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import timezone as fixed_offset
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from rastro_eta.domain.clock import CalendarClock, WorkingDayClock
 from rastro_eta.domain.prediction import ModelParameters
 from rastro_kit.settings import KitSettings
 
-__all__ = ["EtaSettings", "parse_zone"]
+__all__ = ["EtaSettings", "brazilian_holidays", "parse_zone"]
 
 
 def parse_zone(name: str) -> tzinfo:
@@ -47,11 +48,22 @@ class EtaSettings(KitSettings):
         ge=0,
         description="promise (P90) transit days when no lane has a sample",
     )
-    sample_window: int = Field(
-        default=200, ge=1, description="most recent deliveries per lane the quantiles use"
+    min_samples: float = Field(
+        default=5, ge=1, description="a lane whose decayed sample weight is below this falls back"
     )
-    min_samples: int = Field(
-        default=5, ge=1, description="a lane with fewer samples falls back to a coarser one"
+    half_life_days: float | None = Field(
+        default=30.0, gt=0, description="a sample's weight halves every this many days (unset: no decay)"
+    )
+    promise_quantile: float = Field(
+        default=0.9, gt=0.5, lt=1, description="share of deliveries meant to arrive by the promise date"
+    )
+    working_days: bool = Field(
+        default=True, description="count transit in working days (weekends and Brazilian holidays skipped)"
+    )
+    olist_dir: str = Field(
+        default="../shared/data/olist",
+        validation_alias=AliasChoices("RASTRO_OLIST_DIR", "olist_dir"),
+        description="folder of the Olist CSVs for `rastro eta backfill/evaluate`",
     )
     timezone: str = Field(
         default="America/Sao_Paulo",
@@ -71,10 +83,20 @@ class EtaSettings(KitSettings):
         return self
 
     def prediction_parameters(self) -> ModelParameters:
+        zone = parse_zone(self.timezone)
+        clock = WorkingDayClock.of(zone, brazilian_holidays()) if self.working_days else CalendarClock(zone)
         return ModelParameters(
-            window=self.sample_window,
             min_samples=self.min_samples,
+            half_life_days=self.half_life_days,
+            promise_quantile=self.promise_quantile,
             default_expected_days=self.default_transit_days,
             default_promise_days=self.default_promise_days,
-            zone=parse_zone(self.timezone),
+            clock=clock,
         )
+
+
+def brazilian_holidays(first_year: int = 2015, last_year: int = 2035) -> list[date]:
+    """National holidays of Brazil (the ``holidays`` package), for the working-day clock."""
+    import holidays  # only when a model is built: the `rastro` command starts without it
+
+    return sorted(holidays.country_holidays("BR", years=range(first_year, last_year + 1)))

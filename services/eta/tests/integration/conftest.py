@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +20,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from rastro_eta.app import build_app
-from rastro_eta.domain.lanes import lane_chain
-from rastro_eta.domain.prediction import Prediction, predict
-from rastro_eta.domain.quantiles import lane_stats
-from rastro_eta.domain.shipment import apply_change
+from rastro_eta.domain.prediction import Prediction
+from rastro_eta.evaluation import OnlineModel
+from rastro_eta.olist import missing_files
 from rastro_eta.settings import EtaSettings
 from rastro_events import (
     Envelope,
@@ -155,17 +155,21 @@ class EtaHarness:
         await wait_until(lambda: self.handled(*envelopes), message="events handled")
         await wait_until(self.topic.drain, message="eta topic read to its end")
 
-    async def teach(self, tenant: str, transit_days: Sequence[float]) -> None:
-        """Deliver one shipment per transit time and wait until the tenant's lanes have learned them."""
-        deliveries = []
+    @staticmethod
+    def deliveries(tenant: str, transit_days: Sequence[float]) -> list[Envelope]:
+        found = []
         for i, days in enumerate(transit_days):
             shipped = LEARNED_FROM + timedelta(hours=i)
             delivered = shipped + timedelta(days=days)
-            deliveries.append(shipment_event(
+            found.append(shipment_event(
                 tenant, f"LEARN{i:03d}BR", Status.DELIVERED, delivered,
                 created_at=shipped - timedelta(days=1), shipped_at=shipped, delivered_at=delivered,
             ))  # fmt: skip
-        await self.publish(*deliveries)
+        return found
+
+    async def teach(self, tenant: str, transit_days: Sequence[float]) -> None:
+        """Deliver one shipment per transit time and wait until the tenant's lanes have learned them."""
+        await self.publish(*self.deliveries(tenant, transit_days))
 
         async def learned() -> bool:
             return (await self.lanes(tenant)).get("*/*/*/*", {}).get("sample_size") == len(transit_days)
@@ -173,13 +177,30 @@ class EtaHarness:
         await wait_until(learned, message=f"{len(transit_days)} samples learned")
 
     def domain_prediction(self, events: Sequence[Envelope], transit_days: Sequence[float]) -> Prediction:
-        """The pure domain's prediction after ``events`` if every lane of the chain held ``transit_days``."""
-        shipment = None
-        for envelope in events:
-            shipment = apply_change(shipment, ShipmentChanged.model_validate(envelope.data))
-        assert shipment is not None
-        candidates = [lane_stats(key, transit_days) for key in lane_chain(shipment.attributes)]
-        return predict(shipment, [c for c in candidates if c], self.settings.prediction_parameters())
+        """What the offline evaluator's model (``OnlineModel``) predicts after the same history: the
+        deliveries ``teach`` publishes, then ``events``."""
+        model = OnlineModel(self.settings.prediction_parameters())
+        tenant = events[0].tenantid
+        prediction = None
+        for envelope in [*self.deliveries(tenant, transit_days), *events]:
+            prediction = model.observe(ShipmentChanged.model_validate(envelope.data))
+        assert prediction is not None
+        return prediction
+
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture(scope="session")
+def olist_dir() -> Path:
+    """The Olist CSVs, from ``RASTRO_OLIST_DIR`` (default ``../shared/data/olist``, relative to the repo
+    root); the tests that need them skip, saying why, when they are not there."""
+    folder = Path(EtaSettings().olist_dir)
+    folder = folder if folder.is_absolute() else REPO_ROOT / folder
+    missing = missing_files(folder)
+    if missing:
+        pytest.skip(f"Olist data not found at {folder} (missing {', '.join(missing)}); set RASTRO_OLIST_DIR")
+    return folder
 
 
 @pytest.fixture(scope="module")

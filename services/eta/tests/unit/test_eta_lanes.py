@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from rastro_eta.domain.lanes import LaneAttributes, LaneKey, LaneLevel, lane_chain, normalize_code, region
+from rastro_eta.domain.lanes import (
+    LaneAttributes,
+    LaneKey,
+    LaneLevel,
+    lane_chain,
+    normalize_code,
+    region,
+    zone,
+)
 from rastro_events import Lane, Location
 
 pytestmark = pytest.mark.unit
 
-FULL = LaneAttributes(carrier="correios", service="sedex", origin="SP", destination="RJ")
+FULL = LaneAttributes(
+    carrier="correios", service="sedex", origin="SP", destination="RJ", destination_zone="RJ:240"
+)
 
 
 def test_full_attributes_give_the_whole_chain_finest_first() -> None:
@@ -17,6 +27,10 @@ def test_full_attributes_give_the_whole_chain_finest_first() -> None:
         "correios/sedex/SP/RJ",
         "correios/*/SP/RJ",
         "correios/*/*/*",
+        "*/*/SP/RJ:240",
+        "*/*/SP/RJ",
+        "*/*/*/RJ",
+        "*/*/SP/*",
         "*/*/*/*",
     ]
     assert [k.level for k in lane_chain(FULL)] == list(LaneLevel)
@@ -24,17 +38,29 @@ def test_full_attributes_give_the_whole_chain_finest_first() -> None:
 
 def test_without_service_the_service_lane_is_skipped() -> None:
     chain = lane_chain(LaneAttributes(carrier="correios", origin="SP", destination="RJ"))
-    assert [k.level for k in chain] == [LaneLevel.CARRIER_ROUTE, LaneLevel.CARRIER, LaneLevel.GLOBAL]
+    assert [k.level for k in chain] == [
+        LaneLevel.CARRIER_ROUTE, LaneLevel.CARRIER, LaneLevel.ROUTE, LaneLevel.DESTINATION,
+        LaneLevel.ORIGIN, LaneLevel.GLOBAL,
+    ]  # fmt: skip
 
 
-def test_without_a_destination_no_route_lane_applies() -> None:
-    chain = lane_chain(LaneAttributes(carrier="correios", service="sedex", origin="SP"))
-    assert [k.level for k in chain] == [LaneLevel.CARRIER, LaneLevel.GLOBAL]
+def test_without_a_carrier_olist_style_region_lanes_apply() -> None:
+    chain = lane_chain(LaneAttributes(origin="SP", destination="RJ", destination_zone="RJ:240"))
+    assert [k.level for k in chain] == [
+        LaneLevel.ZONE_ROUTE, LaneLevel.ROUTE, LaneLevel.DESTINATION, LaneLevel.ORIGIN, LaneLevel.GLOBAL,
+    ]  # fmt: skip
 
 
-def test_without_a_carrier_only_the_global_lane_applies() -> None:
-    chain = lane_chain(LaneAttributes(service="sedex", origin="SP", destination="RJ"))
-    assert chain == (LaneKey.global_lane(),)
+def test_with_an_unknown_origin_the_destination_still_applies() -> None:
+    chain = lane_chain(LaneAttributes(destination="RJ", destination_zone="RJ:240"))
+    assert [k.text for k in chain] == ["*/*/*/RJ", "*/*/*/*"]
+    assert lane_chain(LaneAttributes()) == (LaneKey.global_lane(),)
+
+
+def test_zones_come_from_the_cep_prefix() -> None:
+    assert zone(Location(state="rj", postal_code="24020-100")) == "RJ:240"
+    assert zone(Location(state="RJ", postal_code="24")) is None
+    assert zone(Location(postal_code="24020")) is None
 
 
 @pytest.mark.parametrize("key", lane_chain(FULL), ids=lambda k: k.level.value)
@@ -42,7 +68,9 @@ def test_text_round_trips(key: LaneKey) -> None:
     assert LaneKey.parse(key.text) == key
 
 
-@pytest.mark.parametrize("text", ["correios/sedex/SP", "correios/sedex/*/RJ", "*/sedex/*/*"])
+@pytest.mark.parametrize(
+    "text", ["correios/sedex/SP", "correios/sedex/*/RJ", "*/sedex/*/*", "correios/*/SP/RJ:240"]
+)
 def test_text_of_no_level_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         LaneKey.parse(text)

@@ -18,7 +18,13 @@ def test_defaults_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = EtaSettings()
     assert (settings.service_name, settings.schema, settings.http_port) == ("eta", "eta", 8003)
     parameters = settings.prediction_parameters()
-    assert (parameters.min_samples, parameters.window, parameters.default_expected_days) == (3, 200, 2.5)
+    assert (parameters.min_samples, parameters.half_life_days, parameters.default_expected_days) == (
+        3,
+        30,
+        2.5,
+    )
+    assert parameters.version == "lane-decay-v2.wd.h30.q0.9.m3"
+    assert settings.olist_dir == "../shared/data/olist"
 
 
 def test_promise_default_may_not_precede_the_expected_default() -> None:

@@ -1,17 +1,22 @@
 """Lanes: the groups of shipments whose transit times are pooled, from the finest to the coarsest.
 
-A shipment's lane attributes are its carrier, service, origin region and destination region. Statistics
-are kept at four levels; a prediction walks the fallback chain from the finest level that applies:
+A shipment's lane attributes are its carrier, service, origin region and destination region, where a
+region is a state code (``SP``) or, finer, a postal zone inside it (``RJ:240``: the first three digits
+of the CEP). Statistics are kept at every level below; a prediction walks the chain finest first and
+skips the levels whose attributes the shipment lacks (Olist orders, for one, have no carrier):
 
-    carrier + service + origin + destination  →  carrier + origin + destination  →  carrier  →  global
+    carrier+service+origin+destination → carrier+origin+destination → carrier
+      → origin+destination zone → origin+destination → destination → origin → global
 
 A ``LaneKey`` names one lane at one level: the attributes its level does not use are ``None``, which
-reads as "any" (its text form writes them as ``*``: ``correios/*/SP/RJ``). Lanes are always scoped to
-one tenant by whoever stores them; nothing here mixes tenants.
+reads as "any" (its text form writes them as ``*``: ``correios/*/SP/RJ``, ``*/*/SP/RJ:240``). Lanes
+are always scoped to one tenant by whoever stores them; nothing here mixes tenants.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,10 +30,13 @@ __all__ = [
     "lane_chain",
     "normalize_code",
     "region",
+    "zone",
 ]
 
 WILDCARD = "*"
+ZONE_SEPARATOR = ":"
 _ATTRIBUTES = ("carrier", "service", "origin", "destination")
+_ZONE_DIGITS = 3
 
 
 class LaneLevel(StrEnum):
@@ -37,11 +45,15 @@ class LaneLevel(StrEnum):
     CARRIER_SERVICE_ROUTE = "carrier_service_route"
     CARRIER_ROUTE = "carrier_route"
     CARRIER = "carrier"
+    ZONE_ROUTE = "zone_route"
+    ROUTE = "route"
+    DESTINATION = "destination"
+    ORIGIN = "origin"
     GLOBAL = "global"
 
     @property
     def attributes(self) -> tuple[str, ...]:
-        """The lane attributes this level groups by."""
+        """The lane attributes this level groups by (``destination_zone`` stands in the destination)."""
         return _LEVEL_ATTRIBUTES[self]
 
 
@@ -49,6 +61,10 @@ _LEVEL_ATTRIBUTES: dict[LaneLevel, tuple[str, ...]] = {
     LaneLevel.CARRIER_SERVICE_ROUTE: ("carrier", "service", "origin", "destination"),
     LaneLevel.CARRIER_ROUTE: ("carrier", "origin", "destination"),
     LaneLevel.CARRIER: ("carrier",),
+    LaneLevel.ZONE_ROUTE: ("origin", "destination_zone"),
+    LaneLevel.ROUTE: ("origin", "destination"),
+    LaneLevel.DESTINATION: ("destination",),
+    LaneLevel.ORIGIN: ("origin",),
     LaneLevel.GLOBAL: (),
 }
 
@@ -67,6 +83,17 @@ def region(location: Location | None) -> str | None:
     return cleaned or None
 
 
+def zone(location: Location | None) -> str | None:
+    """The postal zone of a location: ``STATE:NNN`` from its CEP's first three digits, else None."""
+    state = region(location)
+    if state is None or location is None:
+        return None
+    digits = re.sub(r"\D", "", location.postal_code or "")
+    if len(digits) < _ZONE_DIGITS:
+        return None
+    return f"{state}{ZONE_SEPARATOR}{digits[:_ZONE_DIGITS]}"
+
+
 @dataclass(frozen=True)
 class LaneAttributes:
     """What a shipment contributes to lane grouping (already normalized)."""
@@ -75,6 +102,7 @@ class LaneAttributes:
     service: str | None = None
     origin: str | None = None
     destination: str | None = None
+    destination_zone: str | None = None
 
     def value(self, attribute: str) -> str | None:
         value: str | None = getattr(self, attribute)
@@ -88,13 +116,17 @@ class LaneKey:
     service: str | None = None
     origin: str | None = None
     destination: str | None = None
+    """A state, or at the zone_route level a postal zone (``RJ:240``)."""
 
     def __post_init__(self) -> None:
-        used = self.level.attributes
+        used = {"destination" if a == "destination_zone" else a for a in self.level.attributes}
         for attribute in _ATTRIBUTES:
             present = getattr(self, attribute) is not None
             if present != (attribute in used):
                 raise ValueError(f"a {self.level} lane {'needs' if not present else 'has no'} {attribute}")
+        is_zone = self.destination is not None and ZONE_SEPARATOR in self.destination
+        if is_zone != (self.level is LaneLevel.ZONE_ROUTE):
+            raise ValueError(f"only a zone_route lane has a postal zone as destination: {self.destination}")
 
     @classmethod
     def for_level(cls, level: LaneLevel, attributes: LaneAttributes) -> LaneKey | None:
@@ -102,6 +134,8 @@ class LaneKey:
         values = {name: attributes.value(name) for name in level.attributes}
         if any(v is None for v in values.values()):
             return None
+        if "destination_zone" in values:
+            values["destination"] = values.pop("destination_zone")
         return cls(level, **values)
 
     @classmethod
@@ -117,7 +151,12 @@ class LaneKey:
         values = {
             name: (None if part == WILDCARD else part) for name, part in zip(_ATTRIBUTES, parts, strict=True)
         }
-        used = tuple(name for name in _ATTRIBUTES if values[name] is not None)
+        zoned = ZONE_SEPARATOR in (values["destination"] or "")
+        used = tuple(
+            "destination_zone" if name == "destination" and zoned else name
+            for name in _ATTRIBUTES
+            if values[name] is not None
+        )
         for level in LaneLevel:
             if level.attributes == used:
                 return cls(level, **values)
@@ -126,7 +165,7 @@ class LaneKey:
     @property
     def filters(self) -> dict[str, str]:
         """Attribute → value for the attributes this lane pins down (the rest match anything)."""
-        return {name: value for name in self.level.attributes if (value := getattr(self, name)) is not None}
+        return {name: value for name in _ATTRIBUTES if (value := getattr(self, name)) is not None}
 
     @property
     def text(self) -> str:
@@ -138,6 +177,7 @@ class LaneKey:
         )
 
 
+@functools.lru_cache(maxsize=65_536)  # pure, and called for every event: shipments share lanes
 def lane_chain(attributes: LaneAttributes) -> tuple[LaneKey, ...]:
     """The lanes a shipment belongs to, finest first, skipping levels whose attributes are unknown.
 

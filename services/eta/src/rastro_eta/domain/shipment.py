@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from rastro_eta.domain.lanes import LaneAttributes, normalize_code, region
+from rastro_eta.domain.lanes import LaneAttributes, normalize_code, region, zone
 from rastro_events import ShipmentChanged, Status
 
 __all__ = ["ShipmentFacts", "apply_change"]
@@ -27,6 +27,8 @@ class ShipmentFacts:
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
     promised_date: date | None = None
+    out_for_delivery_at: datetime | None = None
+    """When it last went out for delivery (the last milestone before delivery)."""
 
     @property
     def started_at(self) -> datetime:
@@ -39,6 +41,7 @@ def _facts_of(event: ShipmentChanged) -> ShipmentFacts:
     delivered_at = event.delivered_at
     if delivered_at is None and event.new_status is Status.DELIVERED:
         delivered_at = event.occurred_at
+    out_for_delivery_at = event.occurred_at if event.new_status is Status.OUT_FOR_DELIVERY else None
     return ShipmentFacts(
         tracking_number=event.tracking_number,
         status=event.new_status,
@@ -47,6 +50,7 @@ def _facts_of(event: ShipmentChanged) -> ShipmentFacts:
             service=normalize_code(event.service),
             origin=region(event.origin),
             destination=region(event.destination),
+            destination_zone=zone(event.destination),
         ),
         first_seen_at=min(event.occurred_at, event.created_at or event.occurred_at),
         last_event_at=event.occurred_at,
@@ -54,6 +58,7 @@ def _facts_of(event: ShipmentChanged) -> ShipmentFacts:
         shipped_at=event.shipped_at,
         delivered_at=delivered_at,
         promised_date=event.promised_date,
+        out_for_delivery_at=out_for_delivery_at,
     )
 
 
@@ -67,6 +72,7 @@ def _fill(newer: ShipmentFacts, older: ShipmentFacts) -> ShipmentFacts:
             service=a.service or b.service,
             origin=a.origin or b.origin,
             destination=a.destination or b.destination,
+            destination_zone=a.destination_zone or b.destination_zone,
         ),
         first_seen_at=min(newer.first_seen_at, older.first_seen_at),
         last_event_at=max(newer.last_event_at, older.last_event_at),
@@ -74,6 +80,7 @@ def _fill(newer: ShipmentFacts, older: ShipmentFacts) -> ShipmentFacts:
         shipped_at=newer.shipped_at or older.shipped_at,
         delivered_at=newer.delivered_at or older.delivered_at,
         promised_date=newer.promised_date or older.promised_date,
+        out_for_delivery_at=newer.out_for_delivery_at or older.out_for_delivery_at,
     )
 
 
