@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from rastro_events import decode_event
+from rastro_events import EventDecodeError, decode_event
 from rastro_events.topics import TRACKING_RAW
 from rastro_ingest.adapters.carriers import correios
 from rastro_ingest.adapters.carriers.fake_correios import FakeCorreios
@@ -82,7 +82,10 @@ async def connect(client: httpx.AsyncClient, tenant: str, body: dict[str, Any]) 
 
 def from_tenant(tenant: str, source: str = "/carriers/correios") -> Any:
     def match(record: Any) -> bool:
-        envelope, _ = decode_event(record.value)
+        try:
+            envelope, _ = decode_event(record.value)
+        except EventDecodeError:  # other suites put poison on the shared topic on purpose
+            return False
         return envelope.tenantid == tenant and envelope.source == source
 
     return match
@@ -134,7 +137,9 @@ async def test_a_correios_push_becomes_raw_events_and_a_repeat_changes_nothing(
     assert answer["accepted"] == 5 and answer["new"] == 5
     assert {m["code"] for m in answer["messages"]} == {"invalid_event", "SRO-020"}
     ids = {e["id"] for e in answer["events"]}
-    records = await raw_topic.wait_for(lambda rec: dict(rec.headers)["ce_id"].decode() in ids, count=5)
+    records = await raw_topic.wait_for(
+        lambda rec: dict(rec.headers).get("ce_id", b"").decode() in ids, count=5
+    )
     envelope, payload = decode_event(records[0].value)
     assert envelope.source == "/carriers/correios" and envelope.tenantid == tenant
     assert records[0].key == f"{tenant}/{payload.tracking_number}".encode()  # type: ignore[attr-defined]
