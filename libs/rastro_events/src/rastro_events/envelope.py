@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import random
@@ -32,7 +31,7 @@ SCHEMA_BASE = "https://rastro.dev/schemas"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # every 10-bit value as two characters
 _time_prefix: tuple[int, str] = (-1, "")
 _random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))  # forked workers must not collide
@@ -41,8 +40,9 @@ os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))  # fork
 def new_event_id() -> str:
     """A ULID: 48 bits of milliseconds + 80 random bits, sortable by creation time.
 
-    Hot path (one per event): the time part is computed once per millisecond, and the random part is
-    base32 of 10 random bytes, translated to Crockford's alphabet.
+    Hot path (one per event): the time part is computed once per millisecond, and the random part's 80
+    bits are written 10 at a time from a table of character pairs (Crockford's base32, most significant
+    first, as ``base64.b32encode`` would and several times faster).
     """
     global _time_prefix
     ms = time.time_ns() // 1_000_000
@@ -50,8 +50,18 @@ def new_event_id() -> str:
         _time_prefix = (ms, "".join(_CROCKFORD[(ms >> shift) & 31] for shift in range(45, -1, -5)))
     # Uniqueness, not secrecy, is what an event id needs: a PRNG seeded from the OS is enough and
     # avoids a system call per id.
-    random_part = _random.getrandbits(80).to_bytes(10, "big")
-    return _time_prefix[1] + base64.b32encode(random_part).decode().translate(_FROM_RFC4648)
+    r, p = _random.getrandbits(80), _PAIRS
+    return (
+        _time_prefix[1]
+        + p[r >> 70]
+        + p[(r >> 60) & 1023]
+        + p[(r >> 50) & 1023]
+        + p[(r >> 40) & 1023]
+        + p[(r >> 30) & 1023]
+        + p[(r >> 20) & 1023]
+        + p[(r >> 10) & 1023]
+        + p[r & 1023]
+    )
 
 
 class Envelope(BaseModel):

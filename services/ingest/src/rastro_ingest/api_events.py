@@ -10,15 +10,14 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from rastro_events import Envelope, new_event
-from rastro_events.ids import scoped_event_id
 from rastro_ingest.adapters.repository import claim_idempotency_key, store_idempotent_answer, tenant_exists
 from rastro_ingest.domain.events_in import Accepted, Rejected, read_events
+from rastro_ingest.outgoing import outbox_rows
 from rastro_ingest.polling.tracked import track_shipments
 from rastro_ingest.rate_limit import rate_limited
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
-from rastro_kit.outbox import enqueue_events
+from rastro_kit.outbox import enqueue_rows
 
 __all__ = ["problem_responses", "router"]
 
@@ -166,22 +165,23 @@ async def post_events(
     body = await _json_body(request)
     items = _items(body, runtime.settings.max_batch_events)
     accepted, rejected = read_events(items)
+    # Encoded before the transaction, so it holds its connection only for the round trips.
+    ids, rows = outbox_rows(accepted, tenant_id, traceparent=traceparent)
+    request_hash = _request_hash(body) if idempotency_key else ""
     async with runtime.pool.acquire() as conn, conn.transaction():
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, f"Unknown tenant {tenant_id!r}.", type_="unknown-tenant")
         if idempotency_key:
-            request_hash = _request_hash(body)
             stored = await claim_idempotency_key(conn, tenant_id, idempotency_key, request_hash)
             if stored is not None:
-                return _replay(stored, request_hash)
-        envelopes = [_envelope(a, tenant_id, traceparent) for a in accepted]
-        await enqueue_events(conn, [(a.payload.topic, e) for a, e in zip(accepted, envelopes, strict=True)])
+                return _replay(stored, request_hash, body)
+        await enqueue_rows(conn, rows)  # one COPY
         await track_shipments(conn, tenant_id, [a.payload for a in accepted])  # carrier polling
-        ids = [e.id for e in envelopes]
         status, answer, content_type = _answer(accepted, ids, rejected)
+        encoded = orjson.dumps(answer)  # once: the response, and the stored answer of a retry
         if idempotency_key:
-            await store_idempotent_answer(conn, tenant_id, idempotency_key, status, answer, content_type)
-    return JSONResponse(answer, status_code=status, media_type=content_type)
+            await store_idempotent_answer(conn, tenant_id, idempotency_key, status, encoded, content_type)
+    return Response(encoded, status_code=status, media_type=content_type)
 
 
 async def _json_body(request: Request) -> Any:
@@ -240,18 +240,13 @@ def _items(body: Any, limit: int) -> list[Any]:
     return items
 
 
-def _envelope(accepted: Accepted, tenant_id: str, traceparent: str | None) -> Envelope:
-    return new_event(
-        accepted.payload,
-        tenant_id=tenant_id,
-        source=f"/tenants/{tenant_id}/api",
-        # A client's own id is scoped to its tenant: two tenants' "erp-1" are two events.
-        event_id=scoped_event_id(tenant_id, accepted.event_id) if accepted.event_id else None,
-        traceparent=traceparent,
-    )
-
-
 def _request_hash(body: Any) -> str:
+    """SHA-256 of the body's canonical JSON (keys sorted), so a retry need not repeat its bytes."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _legacy_request_hash(body: Any) -> str:
+    """The hash answers stored before the orjson one carry (``json.dumps``); they expire after the TTL."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -272,8 +267,8 @@ def _answer(accepted: list[Accepted], ids: list[str], rejected: list[Rejected]) 
     return status, body, PROBLEM_JSON
 
 
-def _replay(stored: Any, request_hash: str) -> Response:
-    if stored.request_hash != request_hash:
+def _replay(stored: Any, request_hash: str, body: Any) -> Response:
+    if stored.request_hash != request_hash and stored.request_hash != _legacy_request_hash(body):
         raise ProblemError(
             422,
             "This Idempotency-Key was already used with a different body.",

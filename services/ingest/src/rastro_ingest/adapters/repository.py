@@ -126,15 +126,16 @@ async def claim_idempotency_key(
 
 
 async def store_idempotent_answer(
-    conn: Any, tenant_id: str, key: str, status: int, body: Any, content_type: str
+    conn: Any, tenant_id: str, key: str, status: int, body: bytes, content_type: str
 ) -> None:
+    """``body`` is the answer as sent (JSON bytes), stored for the retries of this key."""
     await conn.execute(
         "UPDATE idempotency_keys SET status_code = $3, response = $4, content_type = $5"
         " WHERE tenant_id = $1 AND key = $2",
         tenant_id,
         key,
         status,
-        json.dumps(body),
+        body.decode(),
         content_type,
     )
 

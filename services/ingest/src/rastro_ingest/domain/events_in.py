@@ -38,6 +38,12 @@ class Rejected:
     errors: list[dict[str, str]]
 
 
+# ``type`` and ``event_id`` belong to the request, not to the payload: no payload may have a field of
+# those names, so an item is validated as it came (payloads ignore keys they do not know).
+if any(_ENVELOPE_FIELDS & model.model_fields.keys() for model in EVENT_KINDS.values()):
+    raise TypeError(f"payload fields must not be named {sorted(_ENVELOPE_FIELDS)}")
+
+
 def read_event(index: int, item: Any) -> Accepted | Rejected:
     if not isinstance(item, dict):
         return Rejected(index, [{"field": "(event)", "message": "an event must be a JSON object"}])
@@ -52,7 +58,7 @@ def read_event(index: int, item: Any) -> Accepted | Rejected:
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 128):
         return Rejected(index, [{"field": "event_id", "message": "must be a string of 1 to 128 characters"}])
     try:
-        payload = model.model_validate({k: v for k, v in item.items() if k not in _ENVELOPE_FIELDS})
+        payload = model.__pydantic_validator__.validate_python(item)
     except ValidationError as exc:
         return Rejected(index, [_field_error(e) for e in exc.errors()])
     return Accepted(index, payload, event_id)
