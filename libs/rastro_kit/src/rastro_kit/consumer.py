@@ -12,8 +12,10 @@ For each batch of records from one partition (DESIGN §4):
 4. the transaction commits, and only then the Kafka offsets.
 
 The common case takes a fast path: one inbox statement for the whole batch, no savepoints, and every
-emitted event written in one round trip. If any record of the batch fails, the transaction is rolled
-back and the batch is redone record by record with savepoints, as above.
+emitted event written in one round trip. A consumer may also give a *batch handler*, which receives all
+the batch's new records at once (so it can load and write many rows per statement) and must have the
+effect of its per-type handlers run one by one. If any record of the batch fails, the transaction is
+rolled back and the batch is redone record by record with savepoints and the per-type handlers, as above.
 
 A crash between 4's two steps re-delivers records whose effects are committed; the inbox skips them.
 If Postgres itself is unreachable the whole batch is retried in place, with backoff: nothing is
@@ -23,6 +25,7 @@ dead-lettered for an outage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -36,12 +39,12 @@ from rastro_events.topics import replay_topic, retry_topic
 from rastro_kit.db import DB_UNAVAILABLE
 from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_kit.failure_routing import FailureRouter, error_message, not_before
-from rastro_kit.handler_context import Handler, HandlerContext, RawHandler
+from rastro_kit.handler_context import BatchHandler, Handler, HandlerContext, RawHandler, RecordsFailed
 from rastro_kit.logs import bind_event, get_logger, unbind_event
 from rastro_kit.metrics import CONSUMER_LAG, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from rastro_kit.outbox import enqueue_events
 
-__all__ = ["ConsumerRunner", "Handler", "HandlerContext", "RawHandler"]
+__all__ = ["BatchHandler", "ConsumerRunner", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
 
 log = get_logger(__name__)
 _DB_DOWN = DB_UNAVAILABLE
@@ -57,7 +60,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        await self._runner.release(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._runner.assigned.set()
@@ -68,7 +71,8 @@ class ConsumerRunner:
 
     ``handlers`` maps CloudEvents types to typed handlers; a record of any other type is a dead letter
     (``unsupported_type``). ``raw_handler`` instead receives every record undecoded (the dead-letter
-    store uses it); the inbox key is then topic:partition:offset.
+    store uses it); the inbox key is then topic:partition:offset. ``batch_handler`` (with ``handlers``
+    only) takes the fast path's new records all at once; ``handlers`` still serve the isolated path.
     """
 
     def __init__(
@@ -84,9 +88,13 @@ class ConsumerRunner:
         retry_delays_s: Sequence[float] = (10.0, 60.0, 600.0),
         topic_pattern: str | None = None,
         max_records: int = 500,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         if (handlers is None) == (raw_handler is None):
             raise ValueError("give exactly one of handlers or raw_handler")
+        if batch_handler is not None and handlers is None:
+            raise ValueError("a batch handler needs the per-type handlers for the isolated path")
+        self._batch_handler = batch_handler
         self.service, self.group_id, self._pool = service, group_id, pool
         self._handlers = dict(handlers or {})
         self._accept = frozenset(self._handlers)
@@ -103,6 +111,13 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._paused_until: dict[TopicPartition, float] = {}
         self._positions: dict[TopicPartition, int] = {}
+        # Records fetched and not yet handled, per partition, each drained by its own worker task.
+        self._queues: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+        self._workers: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._queued = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._failure: BaseException | None = None
         self._stopping = False
         self._last_lag = 0.0
         self.assigned = asyncio.Event()
@@ -121,25 +136,90 @@ class ConsumerRunner:
         self._consumer, self.running = consumer, True
         log.info("consumer_started", group=self.group_id, topics=self._pattern or self._topics)
         try:
-            while not self._stopping:
+            while not self._stopping and self._failure is None:
                 self._resume_due()
+                if not self._room.is_set():  # enough fetched and waiting: let the workers catch up
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), 0.5)
+                    continue
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                # Partitions are independent streams: handle them concurrently, each in its own
-                # transaction on its own connection; order holds within each partition.
-                outcomes = await asyncio.gather(
-                    *(self._process_partition(consumer, tp, rs) for tp, rs in batches.items()),
-                    return_exceptions=True,
-                )
-                for outcome in outcomes:  # every partition finished its batch; now surface a failure
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+                for tp, records in batches.items():
+                    self._enqueue(consumer, tp, records)
                 self._report_lag(consumer)
         finally:
             self.running = False
-            await consumer.stop()
+            self._stopping = True  # workers finish the batch they hold, then stop
+            workers = list(self._workers.values())
+            try:
+                await asyncio.gather(*workers, return_exceptions=True)
+            except asyncio.CancelledError:  # cancelled, not stopped: the batches in flight go too
+                for worker in workers:
+                    worker.cancel()
+                raise
+            finally:
+                await consumer.stop()
+        if self._failure is not None:
+            raise self._failure
 
     def stop(self) -> None:
         self._stopping = True
+
+    @property
+    def queued(self) -> int:
+        """Records fetched and waiting for their partition's worker."""
+        return self._queued
+
+    # -- partitions, each drained by its own worker --------------------------------------------------
+    #
+    # Partitions are independent streams: each has a worker task that handles its records batch after
+    # batch, each batch in its own transaction on its own connection, while the loop above keeps
+    # fetching for the others. Order holds within a partition (one worker, in offset order); Python
+    # work on one partition overlaps Postgres round trips of the others.
+
+    def _enqueue(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        self._queues.setdefault(tp, []).extend(records)
+        self._queued += len(records)
+        if self._queued >= self._max_queued:
+            self._room.clear()
+        if tp not in self._workers:
+            self._workers[tp] = asyncio.create_task(self._work(consumer, tp))
+
+    @property
+    def _max_queued(self) -> int:
+        return 4 * self._max_records
+
+    def _take(self, tp: TopicPartition, count: int | None = None) -> list[ConsumerRecord[bytes, bytes]]:
+        queue = self._queues.get(tp, [])
+        taken = queue[:count] if count is not None else list(queue)
+        del queue[: len(taken)]
+        self._queued -= len(taken)
+        if self._queued < self._max_queued:
+            self._room.set()
+        return taken
+
+    async def _work(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        try:
+            while not self._stopping and self._failure is None and self._queues.get(tp):
+                await self._process_partition(consumer, tp, self._take(tp, self._max_records))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # surfaced by run(), once every worker finished its batch
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            del self._workers[tp]
+
+    async def release(self, revoked: Any) -> None:
+        """A rebalance takes partitions away: drop what was fetched for them, and let the batches in
+        flight commit first (their offsets included), so the next owner starts where they ended."""
+        gone = set(revoked)
+        for tp in gone:
+            self._take(tp)
+            self._queues.pop(tp, None)
+        busy = [task for tp, task in self._workers.items() if tp in gone]
+        await asyncio.gather(*busy, return_exceptions=True)
 
     # -- one partition's batch -------------------------------------------------------------------
 
@@ -148,6 +228,7 @@ class ConsumerRunner:
     ) -> None:
         due, not_due = self._split_due(records)
         if not_due is not None:
+            self._take(tp)  # fetched after the one not due yet: read again once it is
             consumer.seek(tp, not_due.offset)
             consumer.pause(tp)
             self._paused_until[tp] = not_before(not_due)
@@ -192,14 +273,18 @@ class ConsumerRunner:
         they wrote nothing before failing, so they need no savepoint."""
         contexts = [HandlerContext(conn=conn, service=self.service, record=r) for r in due]
         decoded: list[str | EventDecodeError] = []
+        bind = self._batch_handler is None  # a batch is handled as one: no per-record log context
         for ctx in contexts:
             try:
-                decoded.append(self._decode(ctx))
+                decoded.append(self._decode(ctx, bind=bind))
             except EventDecodeError as exc:
                 decoded.append(exc)
             finally:
-                unbind_event()
+                if bind:
+                    unbind_event()
         fresh = await self._claim_many(conn, [d for d in decoded if isinstance(d, str)])
+        if self._batch_handler is not None:
+            return await self._process_fast_batch(conn, contexts, decoded, fresh, self._batch_handler)
         outcomes: list[_Outcome] = []
         for ctx, event_id in zip(contexts, decoded, strict=True):
             started = time.perf_counter()
@@ -209,6 +294,82 @@ class ConsumerRunner:
         if emitted:
             await enqueue_events(conn, emitted)
         return outcomes
+
+    async def _process_fast_batch(
+        self,
+        conn: Any,
+        contexts: list[HandlerContext],
+        decoded: list[str | EventDecodeError],
+        fresh: set[str],
+        batch_handler: BatchHandler,
+    ) -> list[_Outcome]:
+        """The fast path with a batch handler: it gets every new record at once."""
+        outcomes: list[_Outcome] = []
+        work: list[HandlerContext] = []
+        for ctx, event_id in zip(contexts, decoded, strict=True):
+            if isinstance(event_id, EventDecodeError):
+                outcome = await self._failures.dead_letter(
+                    conn, ctx.record, event_id.reason, error_message(event_id)
+                )
+            elif event_id not in fresh:
+                outcome = "duplicate"
+            else:
+                fresh.discard(event_id)  # the same id twice in one batch: the second is a duplicate
+                outcome = "processed"
+                work.append(ctx)
+            outcomes.append((ctx.record.topic, outcome, 0.0))
+        started = time.perf_counter()
+        position = {id(ctx): i for i, ctx in enumerate(contexts)}
+        while work:
+            try:
+                await batch_handler(conn, work)
+                break
+            except (*_DB_DOWN, asyncpg.TransactionRollbackError):
+                raise
+            except RecordsFailed as failed:
+                failures = {i: exc for i, exc in failed.failures.items() if 0 <= i < len(work)}
+                if not failures or any(
+                    isinstance(e, (*_DB_DOWN, asyncpg.TransactionRollbackError)) for e in failures.values()
+                ):
+                    raise _Isolate from None
+                await self._unclaim(conn, [_event_id(work[i]) for i in failures])
+                for i, exc in sorted(failures.items()):
+                    record = work[i].record
+                    outcome = await self._route(conn, record, exc)
+                    outcomes[position[id(work[i])]] = (record.topic, outcome, 0.0)
+                work = [ctx for i, ctx in enumerate(work) if i not in failures]
+                for ctx in work:
+                    ctx.emitted.clear()  # it is run again: only what the next run emits counts
+            except Exception as exc:
+                log.info("consumer_batch_isolated", error=repr(exc)[:200], records=len(work))
+                raise _Isolate from None
+        if work:
+            share = (time.perf_counter() - started) / len(work)
+            outcomes = [(t, o, share if o == "processed" else s) for t, o, s in outcomes]
+            emitted = [e for ctx in work for e in ctx.emitted]
+            if emitted:
+                await enqueue_events(conn, emitted)
+        return outcomes
+
+    async def _unclaim(self, conn: Any, event_ids: list[str]) -> None:
+        """A record that failed leaves the inbox, as its rolled-back savepoint would: a replay is new."""
+        await conn.execute(
+            "DELETE FROM inbox WHERE consumer_group = $1 AND event_id = ANY($2::text[])",
+            self.group_id,
+            event_ids,
+        )
+
+    async def _route(self, conn: Any, record: ConsumerRecord[bytes, bytes], exc: Exception) -> str:
+        """Where a failed record goes (the outcome): the DLQ, or the next retry tier."""
+        if isinstance(exc, PermanentError | EventDecodeError):
+            return await self._failures.dead_letter(conn, record, str(exc.reason), error_message(exc))
+        if isinstance(exc, TransientError):
+            return await self._failures.retry(conn, record, error_message(exc))
+        # a bug: never lost, never retried forever
+        log.error("handler_error", topic=record.topic, offset=record.offset, exc_info=exc)
+        return await self._failures.dead_letter(
+            conn, record, Reason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}"
+        )
 
     async def _handle_fast(
         self, conn: Any, ctx: HandlerContext, decoded: str | EventDecodeError, fresh: set[str]
@@ -276,26 +437,21 @@ class ConsumerRunner:
                         await enqueue_events(conn, ctx.emitted)
         except (*_DB_DOWN, asyncpg.TransactionRollbackError):
             raise
-        except (PermanentError, EventDecodeError) as exc:
-            outcome = await self._failures.dead_letter(conn, record, str(exc.reason), error_message(exc))
-        except TransientError as exc:
-            outcome = await self._failures.retry(conn, record, error_message(exc))
-        except Exception as exc:  # a bug: never lost, never retried forever
-            log.exception("handler_error", topic=record.topic, offset=record.offset)
-            message = f"{type(exc).__name__}: {exc}"
-            outcome = await self._failures.dead_letter(conn, record, Reason.HANDLER_ERROR, message)
+        except Exception as exc:
+            outcome = await self._route(conn, record, exc)
         finally:
             unbind_event()
         return record.topic, outcome, time.perf_counter() - started
 
-    def _decode(self, ctx: HandlerContext) -> str:
+    def _decode(self, ctx: HandlerContext, *, bind: bool = True) -> str:
         record = ctx.record
         if self._raw_handler is not None:
             return f"{record.topic}:{record.partition}:{record.offset}"
         envelope, payload = decode_event(record.value, self._accept)
         ctx.envelope = envelope
         ctx.payload = payload
-        bind_event(envelope.id, envelope.subject, envelope.tenantid, _trace_id(envelope.traceparent))
+        if bind:
+            bind_event(envelope.id, envelope.subject, envelope.tenantid, _trace_id(envelope.traceparent))
         return envelope.id
 
     async def _claim(self, conn: Any, event_id: str) -> bool:
@@ -327,3 +483,8 @@ class ConsumerRunner:
 def _trace_id(traceparent: str | None) -> str | None:
     parts = (traceparent or "").split("-")
     return parts[1] if len(parts) == 4 else None
+
+
+def _event_id(ctx: HandlerContext) -> str:
+    assert ctx.envelope is not None  # a batch handler only gets decoded records
+    return ctx.envelope.id

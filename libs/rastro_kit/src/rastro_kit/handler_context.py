@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 
 from rastro_events import Envelope, Payload, new_event
 
-__all__ = ["Handler", "HandlerContext", "RawHandler"]
+__all__ = ["BatchHandler", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
 
 
 @dataclass
@@ -58,3 +58,24 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext, Envelope, Any], Awaitable[None]]
 RawHandler = Callable[[HandlerContext], Awaitable[None]]
+BatchHandler = Callable[[Any, Sequence[HandlerContext]], Awaitable[None]]
+"""``(conn, contexts)``: a partition batch's new records (decoded, claimed in the inbox, in offset order)
+handled together, in the batch's transaction, so a service can do set-based work (one query for many
+records). It must have exactly the effect of the per-type handlers run on ``contexts`` one by one, in
+order, and emits through each record's own context. Raising anything but a database outage rolls the
+batch back and redoes it record by record with the per-type handlers (the isolated path)."""
+
+
+class RecordsFailed(Exception):
+    """Raised by a batch handler *before it wrote or emitted anything*: these records (index in the
+    ``contexts`` it got -> the error each one's handler would have raised) cannot be handled.
+
+    The runner routes each as the isolated path would (``PermanentError`` to the DLQ, ``TransientError``
+    to a retry tier, anything else to the DLQ as ``handler_error``), takes it out of the inbox, and calls
+    the batch handler again with the others, so one bad record does not send the batch down the slow
+    path. Raise anything else (or this after a write) and the batch is redone record by record.
+    """
+
+    def __init__(self, failures: Mapping[int, Exception]) -> None:
+        super().__init__(f"{len(failures)} record(s) failed before anything was written")
+        self.failures = dict(failures)

@@ -12,6 +12,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -20,8 +21,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rastro_kit.auth import Authenticator, KeyDirectory, KeyResolver
-from rastro_kit.consumer import ConsumerRunner, Handler, RawHandler
+from rastro_kit.consumer import BatchHandler, ConsumerRunner, Handler, RawHandler
 from rastro_kit.db import apply_migrations, create_pool, pending_migrations
+from rastro_kit.housekeeping import Housekeeper
 from rastro_kit.http import install_http_plumbing
 from rastro_kit.kafka import make_consumer, make_producer
 from rastro_kit.logs import configure_logging, get_logger
@@ -40,6 +42,7 @@ class ConsumerSpec:
     raw_handler: RawHandler | None = None
     group_id: str | None = None  # default: the service name
     topic_pattern: str | None = None
+    batch_handler: BatchHandler | None = None  # set-based fast path (see ConsumerRunner)
 
 
 @dataclass
@@ -91,6 +94,8 @@ class Runtime:
         await self.producer.start()
         self.relay = OutboxRelay(self.pool, self.producer, s.schema, self.service)
         self._spawn("outbox-relay", self.relay.run)
+        keeper = Housekeeper(self.pool, s.schema, self.service, timedelta(days=s.inbox_retention_days))
+        self._spawn("housekeeping", keeper.run, graceful=False)
         if self.definition.key_resolver is not None:
             resolver = self.definition.key_resolver(self)
         else:
@@ -110,6 +115,7 @@ class Runtime:
                 retry_delays_s=s.retry_delays_s,
                 topic_pattern=spec.topic_pattern,
                 max_records=s.max_poll_records,
+                batch_handler=spec.batch_handler,
             )
             self.runners.append(runner)
             self._spawn(f"consumer-{runner.group_id}", runner.run)

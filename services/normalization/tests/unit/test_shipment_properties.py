@@ -188,3 +188,15 @@ def test_a_withdrawn_event_counts_as_if_it_never_happened(events: list[TimelineE
         shipment.delivered_at,
         shipment.shipped_at,
     )
+
+
+@PROPERTY
+@given(events=entries())
+def test_each_step_of_the_incremental_fold_is_the_whole_fold(events: list[TimelineEntry]) -> None:
+    """Events in time order take ``apply``'s one-step path: after each, the shipment is the one the whole
+    timeline so far gives (corrections included, which refold)."""
+    ordered = sorted(events, key=order_key)
+    shipment = new_shipment("acme", "AA123456785BR")
+    for i, event in enumerate(ordered):
+        shipment, _ = apply(shipment, event)
+        assert shipment == build_shipment("acme", "AA123456785BR", ordered[: i + 1])

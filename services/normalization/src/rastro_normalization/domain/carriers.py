@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
 __all__ = ["BUILTIN_ALIASES", "CARRIERS", "fold_carrier_name", "resolve_carrier"]
@@ -35,6 +36,7 @@ _ALIASES_BY_CARRIER: dict[str, tuple[str, ...]] = {
 CARRIERS: frozenset[str] = frozenset(_ALIASES_BY_CARRIER)
 
 
+@lru_cache(maxsize=4096)  # hot path: every raw event's carrier, and every tenant alias it is compared with
 def fold_carrier_name(name: str) -> str:
     """The comparison form of a carrier name: lower case, no accents, no separators."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())

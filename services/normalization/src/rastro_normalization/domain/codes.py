@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 from rastro_events.taxonomy import Status, is_valid_substatus
@@ -109,6 +110,7 @@ CODE_STYLES: Mapping[str, str] = MappingProxyType(
 """Carrier id -> code style; carriers not listed use ``type_number`` (the Correios style)."""
 
 
+@lru_cache(maxsize=8192)  # hot path: a few calls per event (lookup, duplicate and order keys)
 def normalize_code(code: str, carrier: str | None = None) -> str:
     """The canonical spelling of ``carrier``'s code: ``" bde-1 "`` -> ``"BDE-01"`` (Correios).
 

@@ -37,11 +37,12 @@ of a terminal state: the carrier said the delivery did not happen.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from rastro_events.taxonomy import RANK, TERMINAL, Status
-from rastro_normalization.domain.timeline import Place, TimelineEntry, add_entry, build_timeline, in_force
+from rastro_normalization.domain.timeline import Place, TimelineEntry, add_entry, build_timeline
 
 __all__ = [
     "DELIVERY_STAGE",
@@ -63,6 +64,11 @@ DELIVERY_STAGE: frozenset[Status] = frozenset(
 SIDE_STATES: frozenset[Status] = frozenset({Status.EXCEPTION, Status.EXPIRED})
 RETURNS: frozenset[Status] = frozenset({Status.RETURNING, Status.RETURNED})
 _DELIVERY_STAGE_RANK = min(RANK[status] for status in DELIVERY_STAGE)
+# Hot path: an enum member read through its class goes through a descriptor; these are plain globals.
+_DELIVERED, _IN_TRANSIT = Status.DELIVERED, Status.IN_TRANSIT
+_PROGRESS_RANK: dict[Status, int] = {
+    status: _DELIVERY_STAGE_RANK if status in DELIVERY_STAGE else RANK[status] for status in Status
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +96,12 @@ class Shipment:
     delivered_at: datetime | None = None
     updated_at: datetime | None = None
     """Event time of the last change of status or substatus."""
+    progress: _Fold | None = field(default=None, compare=False, repr=False)
+    """Where the fold of ``timeline`` ended (None: unknown, ``apply`` folds the whole timeline again)."""
 
 
 def new_shipment(tenant_id: str, tracking_number: str) -> Shipment:
-    return Shipment(tenant_id=tenant_id, tracking_number=tracking_number)
+    return Shipment(tenant_id=tenant_id, tracking_number=tracking_number, progress=_START)
 
 
 def apply(shipment: Shipment, entry: TimelineEntry) -> tuple[Shipment, StatusChange | None]:
@@ -105,7 +113,10 @@ def apply(shipment: Shipment, entry: TimelineEntry) -> tuple[Shipment, StatusCha
     timeline = add_entry(shipment.timeline, entry)
     if timeline is shipment.timeline:
         return shipment, None
-    updated = _derive(shipment.tenant_id, shipment.tracking_number, timeline)
+    if _appended(shipment, timeline):
+        updated = _extend(shipment, timeline)  # the usual case: one more event, later than the rest
+    else:
+        updated = _derive(shipment.tenant_id, shipment.tracking_number, timeline)
     if (updated.status, updated.substatus) == (shipment.status, shipment.substatus):
         return updated, None
     change = StatusChange(
@@ -122,8 +133,7 @@ def build_shipment(tenant_id: str, tracking_number: str, entries: Iterable[Timel
     return _derive(tenant_id, tracking_number, build_timeline(entries))
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
+class _State(NamedTuple):  # a tuple: built at every step of every fold, so cheap to build
     status: Status = Status.PENDING
     substatus: str = PENDING_SUBSTATUS
     floor: int = RANK[Status.PENDING]
@@ -131,14 +141,62 @@ class _State:
     delivered_at: datetime | None = None
 
 
+class _Fold(NamedTuple):
+    """The fold's end: the state, and the first pickup and first transit among the entries in force."""
+
+    state: _State
+    picked_up_at: datetime | None = None
+    moving_at: datetime | None = None
+
+    def then(self, entry: TimelineEntry) -> _Fold:
+        """The fold one entry (in force, later than every entry so far) further."""
+        picked_up_at, moving_at = self.picked_up_at, self.moving_at
+        if picked_up_at is None and entry.substatus == PICKED_UP:
+            picked_up_at = entry.occurred_at
+        if moving_at is None and entry.status is _IN_TRANSIT:
+            moving_at = entry.occurred_at
+        return _Fold(_step(self.state, entry), picked_up_at, moving_at)
+
+
+PICKED_UP = "in_transit.picked_up"
+_START = _Fold(_State())
+
+
+def _appended(shipment: Shipment, timeline: tuple[TimelineEntry, ...]) -> bool:
+    """Whether ``timeline`` is ``shipment``'s with one entry that counts added after all the others:
+    then the fold so far stands and only goes one step further (a correction, or an entry that sorts
+    earlier, can change what came before it and needs the whole fold)."""
+    last = timeline[-1]
+    return (
+        shipment.progress is not None
+        and len(timeline) == len(shipment.timeline) + 1
+        and last.effect is None
+        and not last.withdrawn
+        and timeline[:-1] == shipment.timeline
+    )
+
+
+def _extend(shipment: Shipment, timeline: tuple[TimelineEntry, ...]) -> Shipment:
+    assert shipment.progress is not None
+    entry = timeline[-1]
+    fold = shipment.progress.then(entry)
+    return _shipment(
+        shipment.tenant_id,
+        shipment.tracking_number,
+        timeline,
+        fold,
+        carrier=entry.carrier or shipment.carrier,
+        service=entry.service or shipment.service,
+    )
+
+
 def _progress_rank(status: Status) -> int:
-    rank: int = _DELIVERY_STAGE_RANK if status in DELIVERY_STAGE else RANK[status]
-    return rank
+    return _PROGRESS_RANK[status]
 
 
 def _accepts(state: _State, entry: TimelineEntry) -> bool:
     if state.status in TERMINAL:
-        return state.status is Status.DELIVERED and entry.status in RETURNS
+        return state.status is _DELIVERED and entry.status in RETURNS
     if entry.status in SIDE_STATES:
         return True
     return _progress_rank(entry.status) >= state.floor
@@ -149,28 +207,49 @@ def _step(state: _State, entry: TimelineEntry) -> _State:
         return state
     floor = state.floor if entry.status in SIDE_STATES else _progress_rank(entry.status)
     delivered_at = state.delivered_at
-    if delivered_at is None and entry.status is Status.DELIVERED:
+    if delivered_at is None and entry.status is _DELIVERED:
         delivered_at = entry.occurred_at
     return _State(entry.status, entry.substatus, floor, entry.occurred_at, delivered_at)
 
 
 def _derive(tenant_id: str, tracking_number: str, timeline: tuple[TimelineEntry, ...]) -> Shipment:
-    counted = in_force(timeline)
-    state = _State()
-    for entry in counted:
-        state = _step(state, entry)
+    fold = _START
+    for entry in timeline:
+        if entry.counts_for_status:
+            fold = fold.then(entry)
+    return _shipment(
+        tenant_id,
+        tracking_number,
+        timeline,
+        fold,
+        carrier=_latest(e.carrier for e in timeline),
+        service=_latest(e.service for e in timeline),
+    )
+
+
+def _shipment(
+    tenant_id: str,
+    tracking_number: str,
+    timeline: tuple[TimelineEntry, ...],
+    fold: _Fold,
+    *,
+    carrier: str | None,
+    service: str | None,
+) -> Shipment:
+    state = fold.state
     return Shipment(
         tenant_id=tenant_id,
         tracking_number=tracking_number,
-        carrier=_latest(e.carrier for e in timeline),
-        service=_latest(e.service for e in timeline),
+        carrier=carrier,
+        service=service,
         status=state.status,
         substatus=state.substatus,
         timeline=timeline,
         created_at=timeline[0].occurred_at if timeline else None,
-        shipped_at=_shipped_at(counted),
+        shipped_at=fold.picked_up_at or fold.moving_at,
         delivered_at=state.delivered_at,
         updated_at=state.since,
+        progress=fold,
     )
 
 
@@ -180,9 +259,3 @@ def _latest(values: Iterable[str | None]) -> str | None:
         if value:
             found = value
     return found
-
-
-def _shipped_at(counted: tuple[TimelineEntry, ...]) -> datetime | None:
-    picked_up = (e.occurred_at for e in counted if e.substatus == "in_transit.picked_up")
-    moving = (e.occurred_at for e in counted if e.status is Status.IN_TRANSIT)
-    return next(picked_up, None) or next(moving, None)

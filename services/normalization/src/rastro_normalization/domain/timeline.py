@@ -117,13 +117,15 @@ def order_key(entry: TimelineEntry) -> tuple[datetime, str, str, tuple[str, str,
 
 def find_duplicate(timeline: tuple[TimelineEntry, ...], entry: TimelineEntry) -> TimelineEntry | None:
     """The entry already in ``timeline`` that ``entry`` repeats (same event id, or same carrier event)."""
-    key = duplicate_key(entry)
+    key: DuplicateKey | None = None
     for existing in timeline:
         if existing.event_id == entry.event_id:
             return existing
         # Same instant first: it is cheap and rules out nearly every entry before folding text.
-        if existing.occurred_at == entry.occurred_at and duplicate_key(existing) == key:
-            return existing
+        if existing.occurred_at == entry.occurred_at:
+            key = key or duplicate_key(entry)
+            if duplicate_key(existing) == key:
+                return existing
     return None
 
 
@@ -131,8 +133,12 @@ def add_entry(timeline: tuple[TimelineEntry, ...], entry: TimelineEntry) -> tupl
     """``timeline`` with ``entry`` added; returns ``timeline`` itself when nothing changes."""
     if find_duplicate(timeline, entry) is not None:
         return timeline
+    entry = replace(entry, withdrawn=False) if entry.withdrawn else entry
     kept = list(timeline)
-    bisect.insort(kept, replace(entry, withdrawn=False), key=order_key)
+    if not kept or order_key(kept[-1]) < order_key(entry):
+        kept.append(entry)  # the usual case: events arrive in time order
+    else:
+        bisect.insort(kept, entry, key=order_key)
     return _mark_withdrawals(kept)
 
 
@@ -150,6 +156,8 @@ def in_force(timeline: tuple[TimelineEntry, ...]) -> tuple[TimelineEntry, ...]:
 
 
 def _mark_withdrawals(ordered: list[TimelineEntry]) -> tuple[TimelineEntry, ...]:
+    if not any(entry.effect == WITHDRAW_PREVIOUS or entry.withdrawn for entry in ordered):
+        return tuple(ordered)  # no correction, and nothing marked: the marks are all False already
     withdrawn: set[int] = set()
     standing: list[int] = []  # indexes of entries still in force, in time order
     for index, entry in enumerate(ordered):

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from rastro_normalization.mappings.cache import MappingCache, tenant_mappings
+from rastro_normalization.mappings.cache import MappingCache, tenant_mappings, tenants_mappings
 
-__all__ = ["MappingCache", "tenant_mappings"]
+__all__ = ["MappingCache", "tenant_mappings", "tenants_mappings"]
