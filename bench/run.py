@@ -172,6 +172,13 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Result]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging("bench", os.environ.get("RASTRO_LOG_LEVEL", "WARNING"))
+    # The services run on uvloop in production (uvicorn picks it when installed): so do they here.
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # Windows: the default loop
+        pass
     machine, results = asyncio.run(run(args))
     today = date.today()
     table = write_results(args.results, machine, results, today)
