@@ -6,7 +6,8 @@ another (or the restarted) instance sends it — at least once, never lost. ``cl
 sender that outlived its lease: its late result updates nothing.
 
 What may be claimed (one transaction under a transaction-scoped advisory lock, so that several
-instances claiming at once still respect the caps; one pass over the pending messages per claim):
+instances claiming at once still respect the caps; the work per claim is bounded by what can be
+claimed, not by the backlog):
 
 - ``pending``, due (``next_attempt_at <= now()``), and its subscription enabled and its circuit not open
   (``domain.endpoint_health``): a dead endpoint's messages are parked, not scanned, not attempted;
@@ -42,26 +43,36 @@ from rastro_notification.domain.rate_limit import allowance, next_tat
 
 __all__ = ["Claim", "Recorded", "claim_due", "record_attempt", "release", "seconds_until_next_due"]
 
-# Step 1, no locks: the heads of each (subscription, shipment) queue that are due, ranked per subscription
-# after the ones already in flight. One pass over the pending rows (the ``messages_in_order`` index has
-# their order) and no correlated subqueries, so a plan made on stale statistics stays linear.
+# Step 1, no locks: per open subscription, its due heads of (subscription, shipment) queues, up to the
+# room it has beside the messages already in flight. The work is bounded by what can be claimed, not by
+# the backlog: each subscription is an index scan (``messages_due_by_subscription``) that stops after
+# ``cap - busy`` heads, "head" is one probe of ``messages_in_order`` for an earlier pending message of
+# the shipment, and in-flight counts come from the leased rows only (``messages_leased``). Every
+# subscription gets its share, whatever another one's backlog.
 _CANDIDATES = """
 WITH open_subs AS MATERIALIZED (
     SELECT id, CASE WHEN consecutive_failures >= $3 THEN 1 ELSE $2 END AS cap
     FROM subscriptions WHERE enabled AND (circuit_open_until IS NULL OR circuit_open_until <= now())
-), pending AS MATERIALIZED (
-    SELECT id, subscription_id, next_attempt_at, seq, leased_until,
-           row_number() OVER (PARTITION BY subscription_id, ordering_key ORDER BY seq) AS place
-    FROM messages WHERE status = 'pending' AND subscription_id IN (SELECT id FROM open_subs)
 ), busy AS MATERIALIZED (
-    SELECT subscription_id, count(*) AS n FROM pending WHERE leased_until > now() GROUP BY subscription_id
+    SELECT subscription_id, count(*) AS n FROM messages
+    WHERE status = 'pending' AND leased_until > now() GROUP BY subscription_id
 ), heads AS (
-    SELECT p.id, p.subscription_id, p.next_attempt_at, p.seq, o.cap, coalesce(b.n, 0) AS busy,
-           row_number() OVER (PARTITION BY p.subscription_id ORDER BY p.next_attempt_at, p.seq) AS rank
-    FROM pending p
-    JOIN open_subs o ON o.id = p.subscription_id
-    LEFT JOIN busy b ON b.subscription_id = p.subscription_id
-    WHERE p.place = 1 AND p.next_attempt_at <= now()
+    SELECT c.id, c.subscription_id, c.next_attempt_at, c.seq, o.cap, coalesce(b.n, 0) AS busy,
+           row_number() OVER (PARTITION BY c.subscription_id ORDER BY c.next_attempt_at, c.seq) AS rank
+    FROM open_subs o
+    LEFT JOIN busy b ON b.subscription_id = o.id
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.subscription_id, m.next_attempt_at, m.seq
+        FROM messages m
+        WHERE m.status = 'pending' AND m.subscription_id = o.id AND m.next_attempt_at <= now()
+          AND NOT EXISTS (
+              SELECT 1 FROM messages e
+              WHERE e.status = 'pending' AND e.subscription_id = m.subscription_id
+                AND e.ordering_key = m.ordering_key AND e.seq < m.seq
+          )
+        ORDER BY m.next_attempt_at, m.seq
+        LIMIT greatest(o.cap - coalesce(b.n, 0), 0)
+    ) c
 )
 SELECT h.id FROM heads h
 LEFT JOIN unnest($4::text[], $5::int[]) AS r(sub, allowed) ON r.sub = h.subscription_id
