@@ -58,7 +58,9 @@ def new_http_client(settings: NotificationSettings) -> httpx.AsyncClient:
     head and body go out as two writes, and Nagle's algorithm would hold the body back until the
     receiver's delayed ACK (~40 ms per request)."""
     transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=settings.max_concurrency, max_keepalive_connections=32),
+        limits=httpx.Limits(
+            max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+        ),
         socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
     return httpx.AsyncClient(
