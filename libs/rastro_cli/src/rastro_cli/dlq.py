@@ -24,6 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
+from rastro_cli.local_env import demo_env, problem_message
+
 __all__ = ["dlq_app"]
 
 dlq_app = typer.Typer(
@@ -32,7 +34,6 @@ dlq_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-DEMO_ENV = Path(".rastro") / "demo.env"
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 Url = Annotated[str, typer.Option("--url", envvar="RASTRO_BASE_URL", help="Rastro's base URL (the gateway)")]
@@ -92,17 +93,10 @@ class Api:
 
 
 def _api_key(given: str | None) -> str:
-    key = given or os.environ.get("RASTRO_ADMIN_API_KEY") or _demo_env().get("RASTRO_ADMIN_API_KEY")
+    key = given or os.environ.get("RASTRO_ADMIN_API_KEY") or demo_env().get("RASTRO_ADMIN_API_KEY")
     if not key:
         _die("No API key: pass --api-key or set RASTRO_API_KEY (make run writes .rastro/demo.env).", code=2)
     return key
-
-
-def _demo_env() -> dict[str, str]:
-    if not DEMO_ENV.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in DEMO_ENV.read_text().splitlines() if "=" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _die(message: str, code: int = 1) -> NoReturn:
@@ -111,14 +105,7 @@ def _die(message: str, code: int = 1) -> NoReturn:
 
 
 def _fail(response: httpx.Response) -> NoReturn:
-    try:
-        problem = response.json()
-        message = problem.get("detail") or problem.get("title") or response.text
-        for e in problem.get("errors") or []:
-            message += f"\n  {e.get('field', '?')}: {e.get('message', '')}"
-    except ValueError:
-        message = response.text[:300]
-    _die(f"Error {response.status_code}: {message}")
+    _die(f"Error {response.status_code}: {problem_message(response)}")
 
 
 def _filters(**given: str | None) -> dict[str, str]:

@@ -24,7 +24,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from rastro_cli.tenants import DEFAULT_URL, DEMO_ENV, ApiKey, BaseUrl, _api_key
+from rastro_cli.local_env import demo_env
+from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl, _api_key
 
 __all__ = ["check_command", "loadgen_command"]
 
@@ -34,15 +35,6 @@ console = Console()
 class Via(StrEnum):
     http = "http"
     kafka = "kafka"
-
-
-def _demo_env(name: str) -> str | None:
-    if DEMO_ENV.exists():
-        for line in DEMO_ENV.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == name and value.strip():
-                return value.strip()
-    return None
 
 
 async def create_tenants(base_url: str, admin_key: str, names: list[str]) -> dict[str, str]:
@@ -128,7 +120,7 @@ def loadgen_command(
                 )
             )
         else:
-            servers = bootstrap or _demo_env("KAFKA_BOOTSTRAP_SERVERS")
+            servers = bootstrap or demo_env().get("KAFKA_BOOTSTRAP_SERVERS")
             if not servers:
                 console.print("[red]--via kafka needs --bootstrap or KAFKA_BOOTSTRAP_SERVERS")
                 raise typer.Exit(2)
@@ -176,8 +168,8 @@ def check_command(
     from rastro_cli.checker import check_run
     from rastro_cli.loadgen import read_manifest
 
-    database_url = database_url or _demo_env("DATABASE_URL")
-    bootstrap = bootstrap or _demo_env("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = database_url or demo_env().get("DATABASE_URL")
+    bootstrap = bootstrap or demo_env().get("KAFKA_BOOTSTRAP_SERVERS")
     if not database_url or not bootstrap:
         console.print("[red]needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (or make run's .rastro/demo.env)")
         raise typer.Exit(2)

@@ -7,7 +7,6 @@ A new key is printed once: ingest keeps only its hash.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -15,13 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rastro_cli.local_env import demo_env, problem_message
+
 __all__ = ["keys_app", "tenants_app"]
 
 tenants_app = typer.Typer(help="Tenants (needs the operator key).", no_args_is_help=True)
 keys_app = typer.Typer(help="A tenant's API keys: create, list, revoke, rotate.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-DEMO_ENV = Path(".rastro") / "demo.env"
 
 BaseUrl = Annotated[
     str,
@@ -42,11 +42,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 def _api_key(given: str | None) -> str:
     if given:
         return given
-    if DEMO_ENV.exists():
-        for line in DEMO_ENV.read_text().splitlines():
-            name, _, value = line.partition("=")
-            if name.strip() == "RASTRO_ADMIN_API_KEY" and value.strip():
-                return value.strip()
+    if key := demo_env().get("RASTRO_ADMIN_API_KEY"):
+        return key
     err.print(
         "[red]No API key: pass --api-key or set RASTRO_ADMIN_API_KEY (make run writes .rastro/demo.env)."
     )
@@ -67,14 +64,7 @@ def _call(method: str, base_url: str, api_key: str | None, path: str, body: Any 
 
 
 def _fail(response: httpx.Response) -> None:
-    try:
-        problem = response.json()
-        message = problem.get("detail") or problem.get("title") or response.text
-        for e in problem.get("errors") or []:
-            message += f"\n  {e.get('field', '?')}: {e.get('message', '')}"
-    except ValueError:
-        message = response.text[:300]
-    err.print(f"[red]Error {response.status_code}:[/red] {message}")
+    err.print(f"[red]Error {response.status_code}:[/red] {problem_message(response)}")
     raise typer.Exit(1)
 
 
