@@ -13,7 +13,7 @@ from rastro_dlq_replay.adapters import audit, jobs
 from rastro_dlq_replay.api_deps import Manager, Pool
 from rastro_dlq_replay.api_job_models import JobPage, ReplayJobOut
 from rastro_dlq_replay.api_models import ID_PATTERN
-from rastro_dlq_replay.domain.jobs import AuditAction, filter_to_json
+from rastro_dlq_replay.domain.jobs import AuditAction
 from rastro_kit.http import ProblemError, tenant_scope
 
 __all__ = ["load_job", "router"]
@@ -60,16 +60,7 @@ async def cancel_job(pool: Pool, principal: Manager, job_id: str) -> ReplayJobOu
     async with pool.acquire() as conn, conn.transaction():
         job = await jobs.cancel_job(conn, job_id, tenant, principal.key_id)
         if job is not None:
-            await audit.append_audit(
-                conn,
-                actor=principal.key_id,
-                action=AuditAction.REPLAY_JOB_CANCELLED,
-                reason=job.reason,
-                tenant=job.tenant,
-                filter_=filter_to_json(job.filter),
-                counts={"total": job.total, "replayed": job.replayed, "skipped": job.skipped},
-                job_id=job.id,
-            )
+            await audit.append_job_audit(conn, job, AuditAction.REPLAY_JOB_CANCELLED, actor=principal.key_id)
     if job is None:
         raise ProblemError(409, f"The job is {current.status} already.", type_="job-not-active")
     return ReplayJobOut.of(job)

@@ -90,16 +90,7 @@ async def run_chunk(pool: Any, job_id: str) -> tuple[ReplayJob, int] | None:
         items = await jobs.items_after(conn, job.id, job.cursor, chunk_size(job.rate_per_second))
         if not items:
             await jobs.finish_job(conn, job.id)
-            await audit.append_audit(
-                conn,
-                actor=job.requested_by,
-                action=AuditAction.REPLAY_JOB_FINISHED,
-                reason=job.reason,
-                tenant=job.tenant,
-                filter_=filter_to_json(job.filter),
-                counts={"total": job.total, "replayed": job.replayed, "skipped": job.skipped},
-                job_id=job.id,
-            )
+            await audit.append_job_audit(conn, job, AuditAction.REPLAY_JOB_FINISHED, actor=job.requested_by)
             log.info("replay_job_finished", job_id=job.id, replayed=job.replayed, skipped=job.skipped)
         else:
             await _replay_items(conn, job, items)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rastro_dlq_replay.domain.jobs import AuditAction, AuditEntry
+from rastro_dlq_replay.domain.jobs import AuditAction, AuditEntry, ReplayJob, filter_to_json
 
 __all__ = ["append_audit", "fetch_audit"]
 
@@ -34,6 +34,20 @@ async def append_audit(
         json.dumps(counts or {}),
         job_id,
         list(dead_letter_ids),
+    )
+
+
+async def append_job_audit(conn: Any, job: ReplayJob, action: AuditAction, *, actor: str) -> None:
+    """An audit entry about a replay job as it stands: its reason, tenant, filter and counts."""
+    await append_audit(
+        conn,
+        actor=actor,
+        action=action,
+        reason=job.reason,
+        tenant=job.tenant,
+        filter_=filter_to_json(job.filter),
+        counts={"total": job.total, "replayed": job.replayed, "skipped": job.skipped},
+        job_id=job.id,
     )
 
 
