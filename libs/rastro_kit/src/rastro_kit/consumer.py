@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ from rastro_kit.failure_routing import FailureRouter, error_message, not_before
 from rastro_kit.handler_context import BatchHandler, Handler, HandlerContext, RawHandler, RecordsFailed
 from rastro_kit.logs import bind_event, get_logger, unbind_event
 from rastro_kit.metrics import CONSUMER_LAG, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
-from rastro_kit.outbox import enqueue_events
+from rastro_kit.outbox import enqueue_encoded
 
 __all__ = ["BatchHandler", "ConsumerRunner", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
 
@@ -111,6 +112,7 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._paused_until: dict[TopicPartition, float] = {}
         self._positions: dict[TopicPartition, int] = {}
+        self._handle_seconds_of: dict[str, Any] = {}
         # Records fetched and not yet handled, per partition, each drained by its own worker task.
         self._queues: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
         self._workers: dict[TopicPartition, asyncio.Task[None]] = {}
@@ -237,9 +239,12 @@ class ConsumerRunner:
         outcomes = await self._commit_batch(tp, due)
         if outcomes is None:
             return
+        counts: Counter[tuple[str, str]] = Counter()
         for topic, outcome, seconds in outcomes:
-            EVENTS_CONSUMED.labels(self.service, topic, outcome.split(":")[0]).inc()
-            EVENT_HANDLE_SECONDS.labels(self.service, topic).observe(seconds)
+            counts[topic, outcome.split(":")[0]] += 1
+            self._handle_seconds(topic).observe(seconds)
+        for (topic, kind), n in counts.items():  # one labelled child per kind, not per record
+            EVENTS_CONSUMED.labels(self.service, topic, kind).inc(n)
         self._positions[tp] = due[-1].offset + 1
         if self.after_db_commit is not None:
             await self.after_db_commit()
@@ -247,6 +252,12 @@ class ConsumerRunner:
             await consumer.commit({tp: due[-1].offset + 1})
         except Exception as exc:  # a rebalance took the partition: the new owner's inbox dedups
             log.warning("offset_commit_failed", error=repr(exc), topic=tp.topic, partition=tp.partition)
+
+    def _handle_seconds(self, topic: str) -> Any:
+        child = self._handle_seconds_of.get(topic)
+        if child is None:
+            child = self._handle_seconds_of[topic] = EVENT_HANDLE_SECONDS.labels(self.service, topic)
+        return child
 
     async def _commit_batch(self, tp: TopicPartition, due: list[Any]) -> list[_Outcome] | None:
         """Handle ``due`` in one transaction until it commits; None if stopped during an outage."""
@@ -292,7 +303,7 @@ class ConsumerRunner:
             outcomes.append((ctx.record.topic, outcome, time.perf_counter() - started))
         emitted = [e for ctx in contexts for e in ctx.emitted]
         if emitted:
-            await enqueue_events(conn, emitted)
+            await enqueue_encoded(conn, emitted)
         return outcomes
 
     async def _process_fast_batch(
@@ -348,7 +359,7 @@ class ConsumerRunner:
             outcomes = [(t, o, share if o == "processed" else s) for t, o, s in outcomes]
             emitted = [e for ctx in work for e in ctx.emitted]
             if emitted:
-                await enqueue_events(conn, emitted)
+                await enqueue_encoded(conn, emitted)
         return outcomes
 
     async def _unclaim(self, conn: Any, event_ids: list[str]) -> None:
@@ -434,7 +445,7 @@ class ConsumerRunner:
                 else:
                     await self._dispatch(ctx)
                     if ctx.emitted:
-                        await enqueue_events(conn, ctx.emitted)
+                        await enqueue_encoded(conn, ctx.emitted)
         except (*_DB_DOWN, asyncpg.TransactionRollbackError):
             raise
         except Exception as exc:

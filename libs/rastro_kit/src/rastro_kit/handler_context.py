@@ -9,7 +9,8 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 
-from rastro_events import Envelope, Payload, new_event
+from rastro_events import Envelope, Payload
+from rastro_events.encoding import EncodedEvent, encode_new_event
 
 __all__ = ["BatchHandler", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
 
@@ -27,7 +28,7 @@ class HandlerContext:
     record: ConsumerRecord[bytes, bytes]
     envelope: Envelope | None = None
     payload: Any = None
-    emitted: list[tuple[str, Envelope]] = field(default_factory=list)
+    emitted: list[EncodedEvent] = field(default_factory=list)
 
     @property
     def tenant_id(self) -> str:
@@ -42,9 +43,9 @@ class HandlerContext:
         tenant_id: str | None = None,
         time: datetime | None = None,
         event_id: str | None = None,
-    ) -> Envelope:
+    ) -> EncodedEvent:
         """Queue an event for the outbox of this transaction; trace context is carried on."""
-        envelope = new_event(
+        encoded = encode_new_event(
             payload,
             tenant_id=tenant_id or self.tenant_id,
             source=f"/rastro/{self.service}",
@@ -52,8 +53,8 @@ class HandlerContext:
             event_id=event_id,
             traceparent=self.envelope.traceparent if self.envelope else None,
         )
-        self.emitted.append((payload.topic, envelope))
-        return envelope
+        self.emitted.append(encoded)
+        return encoded
 
 
 Handler = Callable[[HandlerContext, Envelope, Any], Awaitable[None]]

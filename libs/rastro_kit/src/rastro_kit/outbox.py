@@ -24,12 +24,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from rastro_events import Envelope, encode_event, headers_for
+from rastro_events.encoding import HEADER_NAMES, EncodedEvent
 from rastro_kit.logs import get_logger
 from rastro_kit.metrics import OUTBOX_PENDING
 
 __all__ = [
     "OutboxRelay",
     "OutboxRow",
+    "enqueue_encoded",
     "enqueue_event",
     "enqueue_events",
     "enqueue_record",
@@ -67,6 +69,11 @@ async def enqueue_events(conn: Any, events: Sequence[tuple[str, Envelope]]) -> N
         names, values = [h[0] for h in headers], [h[1] for h in headers]
         rows.append((topic, envelope.subject.encode(), encode_event(envelope), names, values))
     await enqueue_rows(conn, rows)
+
+
+async def enqueue_encoded(conn: Any, events: Sequence[EncodedEvent]) -> None:
+    """Events built by ``encode_new_event`` (what a handler emits), in one round trip, in order."""
+    await enqueue_rows(conn, [(e.topic, e.key, e.value, HEADER_NAMES, e.header_values) for e in events])
 
 
 async def enqueue_rows(conn: Any, rows: Sequence[OutboxRow]) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from rastro_events import Status
 from rastro_normalization.domain.state_machine import (
     Shipment,
@@ -226,7 +228,7 @@ class ShipmentBatch:
             " SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, (r->>9)::jsonb,"
             " (r->>10)::timestamptz, r->>11, (r->>12)::jsonb, r->>13"
             " FROM json_array_elements($1::json) AS r ON CONFLICT DO NOTHING",
-            json.dumps(rows, ensure_ascii=False, default=dict),
+            orjson.dumps(rows, default=dict).decode(),
         )
 
     async def _update_shipments(self, rows: list[dict[str, Any]]) -> None:
@@ -258,7 +260,7 @@ class ShipmentBatch:
             " status_since = (u->>13)::timestamptz, revision = (u->>14)::bigint, updated_at = now()"
             " FROM json_array_elements($1::json) AS u"
             " WHERE s.tenant_id = u->>0 AND s.tracking_number = u->>1",
-            json.dumps(changed, ensure_ascii=False),
+            orjson.dumps(changed).decode(),
         )
 
 
