@@ -42,7 +42,7 @@ from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_kit.failure_routing import FailureRouter, error_message, not_before
 from rastro_kit.handler_context import BatchHandler, Handler, HandlerContext, RawHandler, RecordsFailed
 from rastro_kit.logs import bind_event, get_logger, unbind_event
-from rastro_kit.metrics import CONSUMER_LAG, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
+from rastro_kit.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from rastro_kit.outbox import enqueue_encoded
 
 __all__ = ["BatchHandler", "ConsumerRunner", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
@@ -121,7 +121,6 @@ class ConsumerRunner:
         self._room.set()
         self._failure: BaseException | None = None
         self._stopping = False
-        self._last_lag = 0.0
         self.assigned = asyncio.Event()
         self.running = False
         # Test seam: awaited between the DB commit and the offset commit.
@@ -147,7 +146,6 @@ class ConsumerRunner:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 for tp, records in batches.items():
                     self._enqueue(consumer, tp, records)
-                self._report_lag(consumer)
         finally:
             self.running = False
             self._stopping = True  # workers finish the batch they hold, then stop
@@ -479,16 +477,6 @@ class ConsumerRunner:
             return
         assert ctx.envelope is not None
         await self._handlers[ctx.envelope.type](ctx, ctx.envelope, ctx.payload)
-
-    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
-        now = time.monotonic()
-        if now - self._last_lag < 5:
-            return
-        self._last_lag = now
-        for tp in consumer.assignment():
-            high, pos = consumer.highwater(tp), self._positions.get(tp)
-            if high is not None and pos is not None:
-                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(high - pos, 0))
 
 
 def _trace_id(traceparent: str | None) -> str | None:

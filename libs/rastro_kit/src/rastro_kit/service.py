@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rastro_kit.auth import Authenticator, KeyDirectory, KeyResolver
 from rastro_kit.consumer import BatchHandler, ConsumerRunner, Handler, RawHandler
+from rastro_kit.consumer_lag import BacklogMonitor, WatchedGroup
 from rastro_kit.db import apply_migrations, create_pool, pending_migrations
 from rastro_kit.housekeeping import Housekeeper
 from rastro_kit.http import install_http_plumbing
@@ -103,6 +104,7 @@ class Runtime:
             self._spawn("key-directory", self.directory.run)
             resolver = self.directory
         self.authenticator = Authenticator(resolver, s.admin_api_key)
+        watched: list[WatchedGroup] = []
         for spec in self.definition.consumers(self):
             runner = ConsumerRunner(
                 service=self.service,
@@ -119,6 +121,8 @@ class Runtime:
             )
             self.runners.append(runner)
             self._spawn(f"consumer-{runner.group_id}", runner.run)
+            watched.append(WatchedGroup(runner.group_id, tuple(spec.topics), spec.topic_pattern))
+        self._spawn("backlog-metrics", BacklogMonitor(s, watched, self.pool).run, graceful=False)
         if self.definition.on_start is not None:
             await self.definition.on_start(self)
         for i, task in enumerate(self.definition.background):

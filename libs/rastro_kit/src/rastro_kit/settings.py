@@ -88,6 +88,12 @@ class KitSettings(BaseSettings):
         description="days an inbox row (proof an event was handled) is kept; longer than any redelivery",
     )
     db_pool_size: int = Field(default=10, validation_alias=_env("RASTRO_DB_POOL_SIZE"))
+    metrics_refresh_s: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=_env("RASTRO_METRICS_REFRESH_S"),
+        description="how often consumer lag (from the broker) and the outbox backlog are re-read",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         validation_alias=_env("RASTRO_MAX_BODY_BYTES"),

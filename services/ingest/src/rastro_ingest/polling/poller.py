@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from rastro_ingest.adapters.carriers.connections import Connection, fetch_connection
 from rastro_ingest.adapters.carriers.models import (
@@ -28,13 +28,23 @@ from rastro_ingest.polling.token_bucket import TokenBucket
 from rastro_ingest.polling.tracked import POLLABLE, claim_due, postpone, record_carrier_events
 from rastro_kit.logs import get_logger
 
-__all__ = ["CARRIER_POLLS", "Poller", "poll_carriers"]
+__all__ = ["CARRIER_CIRCUIT_OPEN", "CARRIER_POLLS", "Poller", "export_circuit_states", "poll_carriers"]
 
 log = get_logger(__name__)
 _HEADROOM = 0.9
 CARRIER_POLLS = Counter(
     "rastro_carrier_polls_total", "Carrier tracking calls by outcome", ["carrier", "outcome"]
 )
+CARRIER_CIRCUIT_OPEN = Gauge(
+    "rastro_carrier_circuit_open",
+    "1 while a carrier's circuit breaker is not closed (open, or half-open awaiting its trial call)",
+    ["carrier"],
+)
+
+
+def export_circuit_states(gates: Mapping[str, CarrierGate]) -> None:
+    for carrier, gate in gates.items():
+        CARRIER_CIRCUIT_OPEN.labels(carrier).set(gate.breaker.state != "closed")
 
 
 class Poller:
@@ -71,6 +81,7 @@ class Poller:
 
     async def poll_once(self) -> int:
         """One round over every due shipment; the number of shipments asked about."""
+        export_circuit_states(self.gates)
         carriers = [c for c, gate in self.gates.items() if gate.breaker.state != "open"]
         if not carriers:
             return 0
