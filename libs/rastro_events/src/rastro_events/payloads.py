@@ -7,6 +7,7 @@ A breaking change is a new major version (``v2``) with an upcaster, never an edi
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -19,6 +20,7 @@ __all__ = [
     "InvoiceIssued",
     "Lane",
     "Location",
+    "Money",
     "NormalizedTrackingEvent",
     "OrderCancelled",
     "OrderCreated",
@@ -54,6 +56,18 @@ class Location(BaseModel):
     postal_code: str | None = Field(default=None, max_length=20)
 
 
+class Money(BaseModel):
+    """An amount of money: a decimal string (never a binary float) and its currency."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4, description='a decimal string: "12.34"')
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. BRL")
+
+
+_CHANNEL = "where the order was sold (web shop, app, a marketplace): the KPIs' channel"
+_COST = "what the tenant pays the carrier for this shipment: the KPIs' cost per delivery"
+
+
 class _OrderEvent(Payload):
     topic: ClassVar[str] = "rastro.orders.v1"
     order_id: str = Field(min_length=1, max_length=100)
@@ -70,6 +84,8 @@ class OrderCreated(_OrderEvent):
     origin: Location | None = None
     destination: Location | None = None
     promised_date: date | None = None
+    sales_channel: str | None = Field(default=None, max_length=64, description=_CHANNEL)
+    shipping_cost: Money | None = Field(default=None, description=_COST)
 
 
 class InvoiceIssued(_OrderEvent):
@@ -86,6 +102,8 @@ class OrderShipped(_OrderEvent):
     origin: Location | None = None
     destination: Location | None = None
     promised_date: date | None = None
+    sales_channel: str | None = Field(default=None, max_length=64, description=_CHANNEL)
+    shipping_cost: Money | None = Field(default=None, description=_COST)
 
 
 class OrderCancelled(_OrderEvent):

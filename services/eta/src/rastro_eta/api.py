@@ -10,9 +10,16 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from rastro_eta.adapters.repository import KPI_GROUPS, EtaRepository, Kpi, PublishedPrediction, TenantLane
+from rastro_eta.adapters.repository import (
+    KPI_GROUPS,
+    EtaErrorCount,
+    EtaRepository,
+    Kpi,
+    PublishedPrediction,
+    TenantLane,
+)
 from rastro_eta.domain.lanes import LaneLevel
 from rastro_eta.domain.prediction import ModelParameters
 from rastro_eta.domain.transit import SECONDS_PER_DAY, Segment
@@ -20,10 +27,14 @@ from rastro_events import Lane, Status
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_JSON, ProblemError, require_scope, tenant_scope
 
-__all__ = ["EtaBasis", "KpiList", "LaneList", "LaneStatistics", "ShipmentEta", "build_router"]
+__all__ = ["EtaBasis", "EtaErrorList", "KpiList", "LaneList", "LaneStatistics", "ShipmentEta", "build_router"]
 
 Reader = Annotated[Principal, require_scope("shipments:read")]
 TenantParam = Annotated[str | None, Query(description="operator key only: the tenant to read")]
+FromParam = Annotated[date | None, Query(alias="from", description="first delivery date included")]
+ToParam = Annotated[date | None, Query(description="last delivery date included")]
+KpiGroup = Literal["tenant", "carrier", "lane", "service", "period"]
+KpiPeriod = Literal["day", "week", "month"]
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
@@ -90,9 +101,46 @@ class KpiItem(BaseModel):
 
 
 class KpiList(BaseModel):
-    group_by: Literal["tenant", "carrier", "lane"]
+    model_config = ConfigDict(populate_by_name=True)
+    group_by: KpiGroup
+    period: KpiPeriod | None = Field(default=None, description="the bucket of group_by=period")
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
     items: list[KpiItem]
     next_cursor: str | None = None
+
+
+class EtaErrorBucket(BaseModel):
+    error_days: int = Field(description="delivered date - expected date; the ends count everything beyond")
+    count: int
+
+
+class EtaErrorSeries(BaseModel):
+    tenant: str
+    carrier: str
+    buckets: list[EtaErrorBucket]
+
+
+class EtaErrorList(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    clamp_days: int
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    items: list[EtaErrorSeries]
+
+
+def _window(first: date | None, last: date | None) -> None:
+    if first is not None and last is not None and first > last:
+        raise ProblemError(422, f"from ({first}) is after to ({last})", type_="invalid-window")
+
+
+def _error_series(counts: list[EtaErrorCount]) -> list[EtaErrorSeries]:
+    series: dict[tuple[str, str], list[EtaErrorBucket]] = {}
+    for c in counts:  # ordered by tenant, carrier, error
+        series.setdefault((c.tenant_id, c.carrier), []).append(
+            EtaErrorBucket(error_days=c.error_days, count=c.count)
+        )
+    return [EtaErrorSeries(tenant=t, carrier=carrier, buckets=b) for (t, carrier), b in series.items()]
 
 
 def _shipment_eta(published: PublishedPrediction) -> ShipmentEta:
@@ -207,17 +255,56 @@ def build_router(parameters: ModelParameters) -> APIRouter:
     @router.get(
         "/eta/kpis",
         response_model=KpiList,
-        summary="ETA precision and on-time-vs-promise of delivered shipments, per tenant, carrier or lane",
+        summary="ETA precision and on-time-vs-promise of delivered shipments, per tenant, carrier, lane, "
+        "service or period of delivery",
+        responses={422: _PROBLEM},
     )
     async def kpis(
         request: Request,
         principal: Reader,
-        group_by: Annotated[Literal["tenant", "carrier", "lane"], Query()] = "tenant",
+        group_by: Annotated[KpiGroup, Query()] = "tenant",
+        period: Annotated[KpiPeriod, Query(description="bucket of group_by=period")] = "week",
+        from_: FromParam = None,
+        to: ToParam = None,
         tenant: TenantParam = None,
     ) -> KpiList:
         assert group_by in KPI_GROUPS
+        _window(from_, to)
         repo = EtaRepository(request.app.state.runtime.pool)
-        found = await repo.kpis(tenant_scope(principal, tenant), group_by)
-        return KpiList(group_by=group_by, items=[_kpi_item(k) for k in found])
+        found = await repo.kpis(
+            tenant_scope(principal, tenant), group_by, period=period, first=from_, last=to
+        )
+        return KpiList.model_validate(
+            {
+                "group_by": group_by,
+                "period": period if group_by == "period" else None,
+                "from": from_,
+                "to": to,
+                "items": [_kpi_item(k) for k in found],
+            }
+        )
+
+    @router.get(
+        "/eta/kpis/errors",
+        response_model=EtaErrorList,
+        summary="Histogram of delivered date - expected date (days) per carrier, for a chart",
+        responses={422: _PROBLEM},
+    )
+    async def eta_errors(
+        request: Request,
+        principal: Reader,
+        from_: FromParam = None,
+        to: ToParam = None,
+        clamp_days: Annotated[int, Query(ge=1, le=60, description="errors beyond count at ±clamp_days")] = 15,
+        tenant: TenantParam = None,
+    ) -> EtaErrorList:
+        _window(from_, to)
+        repo = EtaRepository(request.app.state.runtime.pool)
+        found = await repo.eta_errors(
+            tenant_scope(principal, tenant), first=from_, last=to, clamp_days=clamp_days
+        )
+        return EtaErrorList.model_validate(
+            {"clamp_days": clamp_days, "from": from_, "to": to, "items": _error_series(found)}
+        )
 
     return router

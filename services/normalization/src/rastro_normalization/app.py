@@ -8,6 +8,7 @@ from rastro_events.topics import ETA, ORDERS, TRACKING_RAW
 from rastro_kit.service import ConsumerSpec, ServiceDefinition, create_app, serve
 from rastro_normalization.api import router
 from rastro_normalization.handlers import BATCH_HANDLER, HANDLERS
+from rastro_normalization.kpis.api import router as kpis_router
 from rastro_normalization.mappings.api import router as mappings_router
 from rastro_normalization.settings import NormalizationSettings
 
@@ -22,7 +23,7 @@ def build_app(settings: NormalizationSettings) -> FastAPI:
             description="One status taxonomy for every carrier: code tables, the shipment state machine "
             "and the shipment read model.",
             migrations=("rastro_normalization.migrations",),
-            routers=(router, mappings_router),
+            routers=(router, mappings_router, kpis_router),
             consumers=lambda _rt: (
                 ConsumerSpec(
                     topics=(TRACKING_RAW, ORDERS, ETA), handlers=HANDLERS, batch_handler=BATCH_HANDLER

@@ -43,6 +43,7 @@ from rastro_normalization.domain.orders import OrderEvent, order_milestone
 from rastro_normalization.domain.services import canonical_service
 from rastro_normalization.domain.state_machine import Shipment, StatusChange
 from rastro_normalization.domain.timeline import Place, TimelineEntry
+from rastro_normalization.kpis.facts import record_order_facts
 from rastro_normalization.mappings import tenant_mappings, tenants_mappings
 
 __all__ = ["BATCH_HANDLER", "HANDLERS", "handle_batch"]
@@ -233,6 +234,7 @@ async def on_order_event(ctx: HandlerContext, envelope: Any, event: OrderEvent) 
         for row in linked:
             await _fold(ctx, batch, row["tracking_number"], entry, descriptions, repo.ShipmentFacts())
         await batch.flush()
+        await record_order_facts(ctx.conn, ctx.tenant_id, event)  # KPI facts: sales channel, shipping cost
         return
     mappings = await tenant_mappings(ctx.conn, ctx.tenant_id)
     batch = repo.ShipmentBatch(ctx.conn)
@@ -240,6 +242,7 @@ async def on_order_event(ctx: HandlerContext, envelope: Any, event: OrderEvent) 
     await _fold(ctx, batch, event.tracking_number, entry, descriptions, _order_facts(event, mappings))
     await _join_earlier_order_events(ctx, batch, event.order_id, event.tracking_number)
     await batch.flush()
+    await record_order_facts(ctx.conn, ctx.tenant_id, event)
 
 
 def _order_facts(event: OrderEvent, mappings: TenantMappings) -> repo.ShipmentFacts:

@@ -20,7 +20,15 @@ from rastro_eta.domain.shipment import ShipmentFacts
 from rastro_eta.domain.transit import LaneSample, Segment
 from rastro_events import Status
 
-__all__ = ["KPI_GROUPS", "EtaRepository", "Kpi", "PublishedPrediction", "TenantLane"]
+__all__ = [
+    "KPI_GROUPS",
+    "KPI_PERIODS",
+    "EtaErrorCount",
+    "EtaRepository",
+    "Kpi",
+    "PublishedPrediction",
+    "TenantLane",
+]
 
 _SELECT_SHIPMENT = """
     SELECT status, carrier, service, origin, destination, destination_zone, first_seen_at, last_event_at,
@@ -75,17 +83,41 @@ _INSERT_OUTCOME = """
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     ON CONFLICT (tenant_id, tracking_number) DO NOTHING
 """
-# group columns come from a closed set (KPI_GROUPS), never from input.
-_KPIS = """
-    SELECT tenant_id, {group} AS key, count(*) AS deliveries,
-           avg((abs(delivered_date - expected_date) <= 1)::int) AS eta_precision,
-           avg((delivered_date <= promise_date)::int) AS on_time_share,
-           avg(abs(delivered_date - expected_date)) AS expected_mae_days,
-           avg((delivered_date <= shop_promised_date)::int) AS shop_on_time_share
-    FROM outcomes WHERE ($1::text IS NULL OR tenant_id = $1)
-    GROUP BY tenant_id, {group} ORDER BY tenant_id, {group}
+# group columns come from a closed set (KPI_GROUPS, KPI_PERIODS), never from input. The shipment join
+# (for its service) is dropped by the planner when the group does not use it: unique key, no column read.
+_OUTCOMES_IN_WINDOW = """
+    FROM outcomes o
+    LEFT JOIN shipments s ON s.tenant_id = o.tenant_id AND s.tracking_number = o.tracking_number
+    WHERE ($1::text IS NULL OR o.tenant_id = $1)
+      AND ($2::date IS NULL OR o.delivered_date >= $2) AND ($3::date IS NULL OR o.delivered_date <= $3)
 """
-KPI_GROUPS = {"tenant": "'*'", "carrier": "coalesce(carrier, '*')", "lane": "lane_key"}
+_KPIS = (
+    """
+    SELECT o.tenant_id, {group} AS key, count(*) AS deliveries,
+           avg((abs(o.delivered_date - o.expected_date) <= 1)::int) AS eta_precision,
+           avg((o.delivered_date <= o.promise_date)::int) AS on_time_share,
+           avg(abs(o.delivered_date - o.expected_date)) AS expected_mae_days,
+           avg((o.delivered_date <= o.shop_promised_date)::int) AS shop_on_time_share"""
+    + _OUTCOMES_IN_WINDOW
+    + "GROUP BY 1, 2 ORDER BY 1, 2"
+)
+KPI_GROUPS = {
+    "tenant": "'*'",
+    "carrier": "coalesce(o.carrier, '*')",
+    "lane": "o.lane_key",
+    "service": "coalesce(s.service, '*')",
+    "period": "to_char(date_trunc({period}, o.delivered_date::timestamp), 'YYYY-MM-DD')",
+}
+KPI_PERIODS = {"day": "'day'", "week": "'week'", "month": "'month'"}
+# delivered date - expected date, in days, per carrier; errors beyond ±$4 days count at ±$4.
+_ERRORS = (
+    """
+    SELECT o.tenant_id, coalesce(o.carrier, '*') AS carrier,
+           greatest(-$4::int, least($4::int, o.delivered_date - o.expected_date)) AS error_days,
+           count(*) AS count"""
+    + _OUTCOMES_IN_WINDOW
+    + "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+)
 _SELECT_PREDICTIONS = """
     SELECT * FROM predictions WHERE ($1::text IS NULL OR tenant_id = $1) AND tracking_number = $2
     ORDER BY tenant_id LIMIT 10
@@ -123,6 +155,14 @@ class TenantLane:
 
     tenant_id: str
     state: LaneState
+
+
+@dataclass(frozen=True)
+class EtaErrorCount:
+    tenant_id: str
+    carrier: str
+    error_days: int
+    count: int
 
 
 @dataclass(frozen=True)
@@ -204,8 +244,18 @@ class EtaRepository:
             in_force.promise_date, shipment.promised_date, in_force.milestone.value, in_force.model_version,
         )  # fmt: skip
 
-    async def kpis(self, tenant_id: str | None, group_by: str) -> list[Kpi]:
-        rows = await self._db.fetch(_KPIS.format(group=KPI_GROUPS[group_by]), tenant_id)
+    async def kpis(
+        self,
+        tenant_id: str | None,
+        group_by: str,
+        *,
+        period: str = "week",
+        first: date | None = None,
+        last: date | None = None,
+    ) -> list[Kpi]:
+        """Per tenant and group, over the outcomes delivered from ``first`` to ``last`` (both included)."""
+        group = KPI_GROUPS[group_by].format(period=KPI_PERIODS[period])
+        rows = await self._db.fetch(_KPIS.format(group=group), tenant_id, first, last)
         return [
             Kpi(
                 r["tenant_id"],
@@ -218,6 +268,14 @@ class EtaRepository:
             )
             for r in rows
         ]
+
+    async def eta_errors(
+        self, tenant_id: str | None, *, first: date | None, last: date | None, clamp_days: int
+    ) -> list[EtaErrorCount]:
+        """How many deliveries came ``error_days`` after (negative: before) their expected date, per tenant
+        and carrier, errors clamped to ±``clamp_days``."""
+        rows = await self._db.fetch(_ERRORS, tenant_id, first, last, clamp_days)
+        return [EtaErrorCount(r["tenant_id"], r["carrier"], r["error_days"], r["count"]) for r in rows]
 
     async def last_prediction(self, tenant_id: str, tracking_number: str) -> Prediction | None:
         found = await self.published_predictions(tenant_id, tracking_number)

@@ -50,6 +50,9 @@ FIELDS: frozenset[str] = frozenset(
         "invoice_key",
         "promised_date",
         "reason",
+        "sales_channel",
+        "shipping_cost.amount",  # a decimal with a dot: 12.50
+        "shipping_cost.currency",
         *(f"{place}.{part}" for place in _PLACES for part in _PLACE_PARTS),
     }
 )
