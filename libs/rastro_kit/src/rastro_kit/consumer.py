@@ -42,7 +42,7 @@ from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_kit.failure_routing import FailureRouter, error_message, not_before
 from rastro_kit.handler_context import BatchHandler, Handler, HandlerContext, RawHandler, RecordsFailed
 from rastro_kit.logs import bind_event, get_logger, unbind_event
-from rastro_kit.metrics import EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
+from rastro_kit.metrics import CONSUMER_PARTITIONS, EVENT_HANDLE_SECONDS, EVENTS_CONSUMED
 from rastro_kit.outbox import enqueue_encoded
 
 __all__ = ["BatchHandler", "ConsumerRunner", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
@@ -62,9 +62,17 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self._runner.release(revoked)
+        log.info("partitions_revoked", group=self._runner.group_id, partitions=_names(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self._runner.assigned.set()
+        runner = self._runner
+        runner.assigned.set()
+        CONSUMER_PARTITIONS.labels(runner.service, runner.group_id).set(len(assigned))
+        log.info("partitions_assigned", group=runner.group_id, partitions=_names(assigned))
+
+
+def _names(tps: Any) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in tps)
 
 
 class ConsumerRunner:
@@ -152,6 +160,7 @@ class ConsumerRunner:
             workers = list(self._workers.values())
             try:
                 await asyncio.gather(*workers, return_exceptions=True)
+                log.info("consumer_stopped", group=self.group_id, batches_finished=len(workers))
             except asyncio.CancelledError:  # cancelled, not stopped: the batches in flight go too
                 for worker in workers:
                     worker.cancel()

@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_LAG",
+    "CONSUMER_PARTITIONS",
     "DLQ_MESSAGES",
     "EVENTS_CONSUMED",
     "EVENT_HANDLE_SECONDS",
@@ -25,6 +26,11 @@ EVENT_HANDLE_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 CONSUMER_LAG = Gauge("rastro_consumer_lag", "Records behind the log end", ["service", "topic", "partition"])
+CONSUMER_PARTITIONS = Gauge(
+    "rastro_consumer_assigned_partitions",
+    "Partitions this instance holds in its consumer group (instances of a service share them)",
+    ["service", "group"],
+)
 DLQ_MESSAGES = Counter("rastro_dlq_messages_total", "Records dead-lettered", ["service", "reason"])
 OUTBOX_PENDING = Gauge("rastro_outbox_pending", "Outbox rows not yet published", ["service"])
 HTTP_REQUESTS = Counter("rastro_http_requests_total", "HTTP requests", ["service", "route", "code"])
