@@ -10,6 +10,7 @@ from rich.console import Console
 from rastro_cli.devstack.catalog import SERVICES, service_url
 from rastro_cli.devstack.credentials import DemoTenantError, create_demo_key
 from rastro_cli.devstack.demo_feed import demo_events, post_demo_events, s10_tracking_number
+from rastro_cli.devstack.gateway import DEMO_WEBHOOKS_PATH
 
 __all__ = ["set_up_demo"]
 
@@ -28,6 +29,7 @@ async def set_up_demo(
             return None, None
         if seed is None:
             return demo_key, None
+        await _subscribe_demo_webhooks(console, client, base_url, admin_key)
         try:
             feed = await post_demo_events(client, base_url, demo_key, demo_events(seed, datetime.now(UTC)))
         except httpx.HTTPStatusError as exc:
@@ -44,6 +46,26 @@ async def set_up_demo(
     if fake_carrier_url:
         await _poll_fake_carrier(console, base_url, admin_key, demo_key, fake_carrier_url, seed)
     return demo_key, feed.tracking_numbers[0]
+
+
+async def _subscribe_demo_webhooks(
+    console: Console, client: httpx.AsyncClient, base_url: str, admin_key: str
+) -> None:
+    """Tenant demo's webhooks go to the gateway's sink, so the console's webhook success rate (and
+    its subscriptions page) have deliveries to show. Once: a restart finds the subscription there."""
+    url, admin = base_url + DEMO_WEBHOOKS_PATH, {"Authorization": f"Bearer {admin_key}"}
+    try:
+        r = await client.get(f"{base_url}/v1/subscriptions", params={"tenant": "demo"}, headers=admin)
+        r.raise_for_status()
+        if any(s.get("url") == url for s in r.json()["items"]):
+            return
+        body = {"url": url, "event_types": ["*"], "description": "demo: the gateway's webhook sink"}
+        r = await client.post(
+            f"{base_url}/v1/subscriptions", params={"tenant": "demo"}, json=body, headers=admin
+        )
+        r.raise_for_status()
+    except httpx.HTTPError as exc:
+        console.print(f"[yellow]! demo webhook subscription not created: {type(exc).__name__}: {exc}[/]")
 
 
 async def _poll_fake_carrier(

@@ -3,6 +3,8 @@
 Routes by path prefix (DESIGN §11), most specific first, and streams request and response bodies
 through unchanged: method, path (as sent, still percent-encoded), query, headers except hop-by-hop ones,
 and status. An unmatched path is a 404 and an unreachable service a 503, both ``application/problem+json``.
+It also serves the web console at ``/console`` (``/`` redirects there; docs/console.md) and, for the
+demo tenant of ``make run``, a webhook sink at ``/demo/webhooks``.
 
 Run it with ``python -m rastro_cli.devstack.gateway`` (``RASTRO_GATEWAY_HOST``, ``RASTRO_GATEWAY_PORT``,
 and ``RASTRO_GATEWAY_UPSTREAM_<SERVICE>`` to point a service elsewhere).
@@ -24,18 +26,28 @@ import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
 
+from rastro_cli.console import build_console
 from rastro_cli.devstack.catalog import GATEWAY_PORT, HOST, SERVICES, service_url
 
-__all__ = ["ROUTE_TABLE", "ProxyRoute", "build_gateway", "main", "problem", "routes_for"]
+__all__ = [
+    "DEMO_WEBHOOKS_PATH",
+    "ROUTE_TABLE",
+    "ProxyRoute",
+    "build_gateway",
+    "main",
+    "problem",
+    "routes_for",
+]
 
 ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/v1/shipments/{tracking_number}/eta", "eta"),
     ("/v1/eta", "eta"),
     ("/v1/shipments", "normalization"),
     ("/v1/mappings", "normalization"),
+    ("/v1/kpis", "normalization"),
     ("/v1/events", "ingest"),
     ("/v1/imports", "ingest"),
     ("/v1/carriers", "ingest"),
@@ -46,6 +58,7 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/v1/dead-letters", "dlq-replay"),
 )
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+DEMO_WEBHOOKS_PATH = "/demo/webhooks"
 # RFC 9110 §7.6.1 plus the de-facto ones: they describe one connection, not the end-to-end message.
 # ``expect`` too: our own server has already answered any 100-continue.
 HOP_BY_HOP = frozenset(
@@ -138,8 +151,25 @@ def build_gateway(routes: Sequence[ProxyRoute], *, timeout: float = 60.0) -> Sta
         response.raw_headers = _strip_hop_by_hop(upstream.headers.raw)
         return response
 
+    async def to_console(request: Request) -> Response:
+        return RedirectResponse("/console/", status_code=307)
+
+    async def demo_webhooks(request: Request) -> Response:
+        """The demo tenant's webhook subscriber in ``make run`` (demo_setup.py): takes and drops."""
+        await request.body()
+        return Response(status_code=204)
+
+    # The console (docs/console.md) calls the same upstreams with the signed-in user's key, through the
+    # lifespan's shared client (state "client").
+    console = build_console({r.service: r.upstream for r in routes})
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/{path:path}", proxy, methods=METHODS)],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/", to_console),
+            Mount("/console", console),
+            Route(DEMO_WEBHOOKS_PATH, demo_webhooks, methods=["POST"]),
+            Route("/{path:path}", proxy, methods=METHODS),
+        ],
         lifespan=lifespan,
     )
 

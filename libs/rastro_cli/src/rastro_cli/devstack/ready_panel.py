@@ -35,6 +35,7 @@ def print_ready(console: Console, info: ReadyInfo) -> None:
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
     facts.add_row("Base URL", info.base_url)
+    facts.add_row("Console", f"{info.base_url}/console/  [dim](sign in with an API key below)[/]")
     missing = Text("not created (see the warning above)", style="yellow")
     facts.add_row("Demo API key", info.demo_key or missing)
     facts.add_row("Admin API key", info.admin_key)
