@@ -9,7 +9,13 @@ import pytest
 
 from rastro_cli.devstack.gateway import build_gateway, routes_for
 from rastro_kit.testing import serve_app
+from tests import chromium_install
 from tests.e2e.stack import Receiver, Stack
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.path.name == "test_console_browser.py" for item in session.items):
+        chromium_install.start()  # in the background: the browser tests come last
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,11 +23,12 @@ import httpx
 import pytest
 
 from rastro_kit.testing import wait_until
+from tests import chromium_install
+from tests.chromium_install import CHROMIUM
 from tests.e2e.stack import Receiver, Stack, until_known_everywhere
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,28 +48,12 @@ SHIPPED, STUCK = "CS100000001BR", "CS200000002BR"
 UNKNOWN_CODE = "ZZZ-77"
 
 
-def _install_chromium() -> str:
-    """Try once to install Debian's chromium; the reason it is still missing, if it is."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return "it is not installed, and installing it needs root and apt-get"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return f"`apt-get install chromium` took longer than {INSTALL_TIMEOUT_S} s"
-    if done.returncode == 0:
-        return "`apt-get install chromium` succeeded but did not provide it"
-    tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-    return f"`apt-get install chromium` failed ({done.returncode}): {tail[0]}"
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Skips (once for the session: pytest caches a fixture's skip) when no chromium can be had."""
     pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
     if not CHROMIUM.exists():
-        why = _install_chromium()
+        why = chromium_install.wait(INSTALL_TIMEOUT_S)
         if not CHROMIUM.exists():
             pytest.skip(f"browser tests skipped: no chromium at {CHROMIUM}: {why}")
     return str(CHROMIUM)
