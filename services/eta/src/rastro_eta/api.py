@@ -65,6 +65,11 @@ class ShipmentEta(BaseModel):
     basis: EtaBasis
 
 
+class EtaHistory(BaseModel):
+    tracking_number: str
+    items: list[ShipmentEta] = Field(description="every prediction published for the shipment, newest first")
+
+
 class SegmentStatistics(BaseModel):
     sample_size: int
     weight: float
@@ -240,6 +245,25 @@ def build_router(parameters: ModelParameters) -> APIRouter:
         repo = EtaRepository(request.app.state.runtime.pool)
         found = await repo.published_predictions(tenant_scope(principal, tenant), tracking_number)
         return _shipment_eta(_only(found, tracking_number))
+
+    @router.get(
+        "/shipments/{tracking_number}/eta/history",
+        response_model=EtaHistory,
+        summary="Every prediction published for a shipment, newest first (how its ETA moved)",
+        responses={404: _PROBLEM, 409: _PROBLEM},
+    )
+    async def shipment_eta_history(
+        request: Request,
+        principal: Reader,
+        tracking_number: Annotated[str, Path(min_length=1, max_length=64)],
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        tenant: TenantParam = None,
+    ) -> EtaHistory:
+        repo = EtaRepository(request.app.state.runtime.pool)
+        found = await repo.published_predictions(tenant_scope(principal, tenant), tracking_number)
+        current = _only(found, tracking_number)
+        history = await repo.prediction_history(current.tenant_id, tracking_number, limit)
+        return EtaHistory(tracking_number=tracking_number, items=[_shipment_eta(p) for p in history])
 
     @router.get(
         "/eta/lanes",

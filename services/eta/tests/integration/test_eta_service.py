@@ -97,6 +97,21 @@ async def test_an_open_shipment_gets_an_eta_from_its_lane_and_a_new_one_only_whe
     assert (last.basis_milestone, last.milestone) == ("out_for_delivery", Status.OUT_FOR_DELIVERY)
     assert last.promise_date <= predicted.promise_date
 
+    # The history keeps all three published predictions, newest first; the repeated scan added none.
+    await wait_until(lambda: _history_size(eta, tenant, tracking, 3), timeout=20, message="3 in history")
+    history = (await eta.get(f"/v1/shipments/{tracking}/eta/history", tenant=tenant)).json()["items"]
+    published = await eta.topic.predictions(tenant, tracking)
+    assert [h["event_id"] for h in history] == [e.id for e, _ in reversed(published)]
+    assert [h["milestone"] for h in history] == ["out_for_delivery", "in_transit", "info_received"]
+    assert history[1]["promise_date"] == predicted.promise_date.isoformat()
+    other = await eta.get(f"/v1/shipments/{tracking}/eta/history", tenant=eta.new_tenant())
+    assert other.status_code == 404
+
+
+async def _history_size(eta: EtaHarness, tenant: str, tracking: str, size: int) -> bool:
+    response = await eta.get(f"/v1/shipments/{tracking}/eta/history", tenant=tenant)
+    return response.status_code == 200 and len(response.json()["items"]) == size
+
 
 async def assert_api_shows(
     eta: EtaHarness, tenant: str, tracking: str, envelope: Envelope, want: Prediction

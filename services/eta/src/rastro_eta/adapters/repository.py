@@ -122,7 +122,20 @@ _SELECT_PREDICTIONS = """
     SELECT * FROM predictions WHERE ($1::text IS NULL OR tenant_id = $1) AND tracking_number = $2
     ORDER BY tenant_id LIMIT 10
 """
-_UPSERT_PREDICTION = """
+_PREDICTION_COLUMNS = """tenant_id, tracking_number, expected_date, promise_date, milestone, lane_level,
+    lane_carrier, lane_service, lane_origin, lane_destination, sample_size, model_version, started_at,
+    expected_days, promise_days, predicted_at, event_id, segment, weight, confidence, promise_quantile"""
+_SELECT_HISTORY = """
+    SELECT * FROM prediction_history WHERE tenant_id = $1 AND tracking_number = $2
+    ORDER BY predicted_at DESC, event_id DESC LIMIT $3
+"""
+# The prediction in force replaces the last one; its history keeps every one (one statement, one trip).
+_UPSERT_PREDICTION = f"""
+    WITH history AS (
+        INSERT INTO prediction_history ({_PREDICTION_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+        ON CONFLICT DO NOTHING
+    )
     INSERT INTO predictions (tenant_id, tracking_number, expected_date, promise_date, milestone, lane_level,
                              lane_carrier, lane_service, lane_origin, lane_destination, sample_size,
                              model_version, started_at, expected_days, promise_days, predicted_at, event_id,
@@ -287,6 +300,13 @@ class EtaRepository:
         """The prediction last published for a shipment, per tenant that has this tracking number
         (at most one when the tenant is given)."""
         rows = await self._db.fetch(_SELECT_PREDICTIONS, tenant_id, tracking_number)
+        return [_published_from_row(r) for r in rows]
+
+    async def prediction_history(
+        self, tenant_id: str, tracking_number: str, limit: int = 100
+    ) -> list[PublishedPrediction]:
+        """Every prediction published for a shipment, newest first."""
+        rows = await self._db.fetch(_SELECT_HISTORY, tenant_id, tracking_number, limit)
         return [_published_from_row(r) for r in rows]
 
     async def save_prediction(

@@ -41,10 +41,11 @@ async def shipments_page(visit: Visit) -> Response:
 
 
 async def _shipment(visit: Visit, tracking_number: str) -> tuple[Answer, Answer]:
+    """The shipment, and its ETA history (every published prediction, newest first)."""
     path = f"/v1/shipments/{segment(tracking_number)}"
     shipment, eta = await asyncio.gather(
         visit.api.call("GET", "normalization", path, visit.key, visit.tenant_params()),
-        visit.api.call("GET", "eta", path + "/eta", visit.key, visit.tenant_params()),
+        visit.api.call("GET", "eta", path + "/eta/history", visit.key, visit.tenant_params()),
     )
     return shipment, eta
 
