@@ -133,7 +133,8 @@ _SELECT_HISTORY = """
 _UPSERT_PREDICTION = f"""
     WITH history AS (
         INSERT INTO prediction_history ({_PREDICTION_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21)
         ON CONFLICT DO NOTHING
     )
     INSERT INTO predictions (tenant_id, tracking_number, expected_date, promise_date, milestone, lane_level,
