@@ -13,6 +13,7 @@ joins are slow on Tansu), so per-service fixtures are session-scoped.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import shutil
@@ -27,6 +28,9 @@ import pytest
 from rastro_events.topics import all_topics
 
 CONTAINERS = os.environ.get("RASTRO_TEST_CONTAINERS", "").lower() in {"1", "true", "yes"}
+# Services run in production mode in tests, where personal data needs a master key: one per test run
+# (service processes started by the e2e stack inherit it). Tests of a missing key pass their own env.
+os.environ.setdefault("RASTRO_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["bind_event", "configure_logging", "get_logger", "unbind_event"]
+from rastro_events.personal import redact
+
+__all__ = ["bind_event", "configure_logging", "get_logger", "redact_personal_data", "unbind_event"]
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -18,12 +21,14 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # Personal data never reaches a log line: personal fields masked, e-mails and documents in text too.
+    redacting: list[Any] = [structlog.processors.format_exc_info, redact_personal_data]
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                *redacting,
                 structlog.processors.JSONRenderer(),
             ],
             foreign_pre_chain=[
@@ -41,13 +46,21 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[*shared, *redacting, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def redact_personal_data(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog processor: ``rastro_events.personal.redact`` over the whole event (exception text too)."""
+    return {k: redact(v) if k not in _PLAIN else v for k, v in event.items()}
+
+
+_PLAIN = frozenset({"timestamp", "level", "service", "event_id", "subject", "tenant", "trace_id", "logger"})
 
 
 def _drop_color_message(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from rastro_dlq_replay.api_job_models import FilterBody, reason_text
 from rastro_dlq_replay.domain.display import show_bytes, show_headers, show_text
 from rastro_dlq_replay.domain.stored import ReplayEntry, StoredDeadLetter
 from rastro_dlq_replay.replays import ReplayOutcome
+from rastro_events.personal import scrub_text
 
 __all__ = ["DeadLetterOut", "DeadLetterPage", "ReplayBody", "ReplayResult", "Stats", "StatsGroup"]
 
@@ -70,7 +71,7 @@ class DeadLetterOut(BaseModel):
             id=letter.id,
             service=letter.service,
             reason=letter.reason,
-            error_message=letter.error_message,
+            error_message=scrub_text(letter.error_message),
             status=letter.status.value,
             original_topic=letter.original_topic,
             original_partition=letter.original_partition,

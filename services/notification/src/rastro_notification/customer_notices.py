@@ -3,9 +3,11 @@ transaction: a milestone of a shipment with a registered recipient queues one no
 recipient can be reached on (e-mail if an address is known; messaging if a phone number is known and
 the tenant configured a provider). The notices table's unique key makes a milestone queue once.
 
-Where the recipient comes from: the events carry none (DESIGN §3), so the tenant registers it per
-shipment with ``PUT /v1/notifications/recipients/{tracking_number}`` (typically when the order ships).
-Events of a shipment without a recipient make no notice.
+Where the recipient comes from: the tenant registers it per shipment with
+``PUT /v1/notifications/recipients/{tracking_number}`` (typically when the order ships), or an
+``order.created`` / ``order.shipped`` event with a tracking number carries it in ``recipient``
+(``on_order``; a recipient registered through the API wins). Events of a shipment without a recipient
+make no notice.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rastro_events import EtaPredicted, NormalizedTrackingEvent
+from rastro_events import EtaPredicted, NormalizedTrackingEvent, OrderCreated, OrderShipped
 from rastro_kit.logs import get_logger
 from rastro_notification.adapters import customer_store
 from rastro_notification.adapters.notice_store import queue_notice
@@ -24,10 +26,33 @@ from rastro_notification.domain.milestones import (
     milestone_for,
     pick_locale,
 )
+from rastro_notification.domain.recipients import InvalidAddress, normalize_email, normalize_phone
 
-__all__ = ["on_eta", "on_tracking"]
+__all__ = ["on_eta", "on_order", "on_tracking"]
 
 log = get_logger(__name__)
+
+
+async def on_order(conn: Any, tenant_id: str, event: Any) -> bool:
+    """Adopt the recipient an order event carries; False when there is none to adopt."""
+    if not isinstance(event, OrderCreated | OrderShipped) or not event.tracking_number:
+        return False
+    recipient = event.recipient
+    if recipient is None:
+        return False
+    email, phone = _checked(normalize_email, recipient.email), _checked(normalize_phone, recipient.phone)
+    if email is None and phone is None:
+        return False  # nobody to notify: nothing personal is kept either
+    values = {"name": recipient.name, "email": email, "phone": phone, "document": recipient.document}
+    saved = await customer_store.put_recipient(conn, tenant_id, event.tracking_number, values, source="order")
+    return saved is not None
+
+
+def _checked(normalize: Any, value: str | None) -> str | None:
+    try:
+        return normalize(value) if value else None
+    except InvalidAddress:
+        return None
 
 
 async def on_tracking(conn: Any, tenant_id: str, event: NormalizedTrackingEvent) -> int:

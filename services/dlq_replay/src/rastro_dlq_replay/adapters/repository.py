@@ -2,6 +2,11 @@
 transaction, so a consumer batch or an HTTP request commits its writes (and its outbox rows) at once.
 
 A tenant argument of None means "any tenant" (operators); otherwise rows of other tenants are invisible.
+
+The value is personal data where it carries a recipient: it is stored sealed with the tenant's data key
+(``rastro_kit.personal_data``; dead letters without a tenant under ``NO_TENANT``), with the blind indexes
+of the e-mails, phones and documents found in it (``personal_index``), and opened again when read — a
+replay sends the original bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from rastro_dlq_replay.adapters.filter_sql import GROUP_COLUMNS, condition_for
 from rastro_dlq_replay.domain.dead_letter import DeadLetter, Status
 from rastro_dlq_replay.domain.query import Cursor, DeadLetterFilter, GroupBy
 from rastro_dlq_replay.domain.stored import ReplayEntry, StoredDeadLetter
+from rastro_dlq_replay.personal_index import NO_TENANT, VALUE_AAD, personal_indexes
+from rastro_kit.personal_data import open_value, seal_value
 
 __all__ = [
     "count_by_service_and_reason",
@@ -44,9 +51,9 @@ async def insert_dead_letter(conn: Any, letter: DeadLetter, dead_letter_id: str)
         "INSERT INTO dead_letters (id, service, reason, error_message, dlq_topic, dlq_partition, dlq_offset,"
         " original_topic, original_partition, original_offset, consumer_group, key, value, header_names,"
         " header_values, key_text, tenant, subject, event_type, event_id, attempts, first_failed_at,"
-        " last_failed_at)"
+        " last_failed_at, personal_index)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-        " $21, $22, $23)"
+        " $21, $22, $23, $24)"
         " ON CONFLICT (service, original_topic, original_partition, original_offset) DO NOTHING RETURNING 1",
         dead_letter_id,
         letter.service,
@@ -60,7 +67,7 @@ async def insert_dead_letter(conn: Any, letter: DeadLetter, dead_letter_id: str)
         letter.original_offset,
         letter.consumer_group,
         r.key,
-        r.value,
+        await _sealed(conn, letter.tenant, r.value),
         [h[0] for h in r.headers],
         [h[1] for h in r.headers],
         letter.key_text,
@@ -71,8 +78,14 @@ async def insert_dead_letter(conn: Any, letter: DeadLetter, dead_letter_id: str)
         letter.attempts,
         letter.first_failed_at,
         letter.last_failed_at,
+        personal_indexes(letter.tenant or NO_TENANT, r.value),
     )
     return inserted is not None
+
+
+async def _sealed(conn: Any, tenant: str | None, value: bytes | None) -> bytes | None:
+    sealed = await seal_value(conn, tenant or NO_TENANT, VALUE_AAD, value)
+    return None if sealed is None else sealed.encode("ascii")
 
 
 async def record_failure_after_replay(conn: Any, letter: DeadLetter) -> str | None:
@@ -113,7 +126,7 @@ async def fetch_page(
         *cond.args,
         limit,
     )
-    return [_stored(row) for row in rows]
+    return [await _stored(conn, row) for row in rows]
 
 
 async def count_groups(
@@ -133,7 +146,7 @@ async def fetch_dead_letter(conn: Any, dead_letter_id: str, tenant: str | None) 
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM dead_letters WHERE id = $1 AND {_VISIBLE}", dead_letter_id, tenant
     )
-    return _stored(row) if row is not None else None
+    return await _stored(conn, row) if row is not None else None
 
 
 async def fetch_for_replay(
@@ -150,7 +163,7 @@ async def fetch_for_replay(
         list(ids),
         tenant,
     )
-    return [_stored(row) for row in rows]
+    return [await _stored(conn, row) for row in rows]
 
 
 async def record_replay(conn: Any, entry: ReplayEntry) -> None:
@@ -221,8 +234,9 @@ async def count_by_service_and_reason(conn: Any, selection: DeadLetterFilter) ->
     return [(str(r["service"]), str(r["reason"]), int(r["n"])) for r in rows]
 
 
-def _stored(row: Any) -> StoredDeadLetter:
+async def _stored(conn: Any, row: Any) -> StoredDeadLetter:
     fields = dict(row)
+    fields["value"] = await open_value(conn, fields["tenant"] or NO_TENANT, VALUE_AAD, fields["value"])
     names, values = fields.pop("header_names"), fields.pop("header_values")
     fields["headers"] = tuple(zip(names, values, strict=True))
     fields["status"] = Status(fields["status"])

@@ -1,7 +1,9 @@
 """How stored bytes are shown to people: as JSON where they parse, as text where they decode, else base64.
 
 The bytes themselves are never changed; each shown value says which encoding it is in, so a client can
-recover the exact bytes.
+recover the exact bytes — except personal data (docs/privacy.md): a JSON value is shown with its personal
+fields masked (``rastro_events.personal.redact``) and text with e-mail addresses and documents masked.
+Replays send the stored bytes, never what is shown.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rastro_dlq_replay.domain.dead_letter import Headers
+from rastro_events.personal import redact, scrub_text
 
 __all__ = ["Shown", "show_bytes", "show_headers", "show_text"]
 
@@ -35,14 +38,14 @@ def show_text(raw: bytes | None) -> Shown:
 
 
 def show_bytes(raw: bytes | None) -> Shown:
-    """JSON, else UTF-8 text, else base64 (record values)."""
+    """JSON, else UTF-8 text, else base64 (record values); personal data masked."""
     text = show_text(raw)
     if text.encoding != "utf-8":
         return text
     try:
-        return Shown(json.loads(text.value, parse_constant=_reject_constant), "json")
+        return Shown(redact(json.loads(text.value, parse_constant=_reject_constant)), "json")
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to show as JSON
-        return text
+        return Shown(scrub_text(text.value), "utf-8")
 
 
 def show_headers(headers: Headers) -> list[dict[str, Any]]:

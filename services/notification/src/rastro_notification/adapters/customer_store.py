@@ -1,8 +1,9 @@
 """Postgres access for customer notifications: per-tenant settings, template overrides, shipment
 recipients and opt-outs. Every function takes the tenant it acts for.
 
-Recipients are personal data: they are stored to be used, never logged, shown masked in notice logs,
-and deleted by the purge job once untouched for ``recipient_retention_days``. Opt-outs keep only a keyed
+Recipients are personal data: stored sealed (``rastro_kit.personal_data``) with blind indexes of their
+e-mail, phone and document, never logged, shown masked in notice logs, and deleted by the purge job once
+untouched for ``recipient_retention_days``. Opt-outs keep only a keyed
 hash of the address (``domain.recipients.opt_out_hash``).
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from rastro_kit.personal_data import blind_index, open_text, seal_value
 from rastro_notification.adapters.repository import iso
 from rastro_notification.domain.recipients import opt_out_hash
 
@@ -52,6 +54,7 @@ _DEFAULTS: dict[str, Any] = {
     "messaging_secret": None,
 }
 _RECIPIENT = "tenant_id, tracking_number, name, email, phone, locale, created_at, updated_at"
+_SEALED = ("name", "email", "phone")  # encrypted at rest (docs/privacy.md); the document only indexed
 
 
 async def get_settings(conn: Any, tenant_id: str) -> dict[str, Any]:
@@ -126,21 +129,40 @@ async def delete_template(conn: Any, tenant_id: str, milestone: str, locale: str
 
 
 async def put_recipient(
-    conn: Any, tenant_id: str, tracking_number: str, values: Mapping[str, str | None]
-) -> dict[str, Any]:
+    conn: Any,
+    tenant_id: str,
+    tracking_number: str,
+    values: Mapping[str, str | None],
+    *,
+    source: str = "api",
+) -> dict[str, Any] | None:
+    """Register (or replace) a shipment's recipient, sealed. ``source="order"`` (a recipient carried by
+    an order event) never replaces one registered through the API; then None is returned."""
+    sealed = {k: await seal_value(conn, tenant_id, f"recipients.{k}", values.get(k)) for k in _SEALED}
+    indexes = [_index(tenant_id, kind, values.get(kind)) for kind in ("email", "phone", "document")]
+    keep_api = " WHERE recipients.source = 'order'" if source == "order" else ""
     row = await conn.fetchrow(
-        "INSERT INTO recipients (tenant_id, tracking_number, name, email, phone, locale)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, tracking_number) DO UPDATE"
+        "INSERT INTO recipients (tenant_id, tracking_number, name, email, phone, locale, email_index,"
+        " phone_index, document_index, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (tenant_id, tracking_number) DO UPDATE"
         " SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,"
-        f" locale = EXCLUDED.locale, updated_at = now() RETURNING {_RECIPIENT}",
+        " locale = EXCLUDED.locale, email_index = EXCLUDED.email_index, phone_index = EXCLUDED.phone_index,"
+        " document_index = EXCLUDED.document_index, source = EXCLUDED.source, updated_at = now()"
+        f"{keep_api} RETURNING {_RECIPIENT}",
         tenant_id,
         tracking_number,
-        values.get("name"),
-        values.get("email"),
-        values.get("phone"),
+        sealed["name"],
+        sealed["email"],
+        sealed["phone"],
         values.get("locale"),
+        *indexes,
+        source,
     )
-    return _recipient(row)
+    return None if row is None else {**_recipient(row), **{k: values.get(k) for k in _SEALED}}
+
+
+def _index(tenant_id: str, kind: str, value: str | None) -> str | None:
+    return blind_index(tenant_id, kind, value) if value else None
 
 
 async def get_recipient(conn: Any, tenant_id: str, tracking_number: str) -> dict[str, Any] | None:
@@ -150,7 +172,10 @@ async def get_recipient(conn: Any, tenant_id: str, tracking_number: str) -> dict
         tenant_id,
         tracking_number,
     )
-    return None if row is None else {**_recipient(row), "last_expected_date": row["last_expected_date"]}
+    if row is None:
+        return None
+    opened = {k: await open_text(conn, tenant_id, f"recipients.{k}", row[k]) for k in _SEALED}
+    return {**_recipient(row), **opened, "last_expected_date": row["last_expected_date"]}
 
 
 def _recipient(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
+from rastro_events.personal import scrub_text
+from rastro_kit.personal_data import blind_index, open_text, seal_value
 from rastro_notification.adapters.repository import iso, new_id
 from rastro_notification.domain.quiet_hours import QuietHours
 from rastro_notification.domain.recipients import mask_address
@@ -80,10 +82,17 @@ async def queue_notice(
     locale: str,
     context: Mapping[str, Any],
 ) -> bool:
-    """Queue one notice; False when one with the same dedupe key exists already (nothing changes)."""
+    """Queue one notice; False when one with the same dedupe key exists already (nothing changes).
+    The address and the recipient's name in the context are sealed (docs/privacy.md)."""
+    context = dict(context)
+    if context.get("recipient_name"):
+        context["recipient_name"] = await seal_value(
+            conn, tenant_id, "notices.recipient_name", context["recipient_name"]
+        )
+    kind_of_address = "email" if channel == "email" else "phone"
     inserted = await conn.fetchval(
         "INSERT INTO notices (id, tenant_id, kind, tracking_number, milestone, dedupe_key, channel, address,"
-        " locale, context) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
+        " locale, context, address_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)"
         " ON CONFLICT (tenant_id, channel, dedupe_key) DO NOTHING RETURNING 1",
         new_id("ntc"),
         tenant_id,
@@ -92,9 +101,10 @@ async def queue_notice(
         milestone,
         dedupe_key,
         channel,
-        address,
+        await seal_value(conn, tenant_id, "notices.address", address),
         locale,
-        json.dumps(dict(context), ensure_ascii=False, default=str),
+        json.dumps(context, ensure_ascii=False, default=str),
+        blind_index(tenant_id, kind_of_address, address),
     )
     if inserted:
         await wake_notice_dispatcher(conn)
@@ -110,7 +120,20 @@ async def claim_notices(pool: Any, *, limit: int, lease_s: float) -> list[Notice
         rows = await conn.fetch(_CLAIM, limit, lease_s)
         tenants = sorted({r["tenant_id"] for r in rows})
         settings = {s["tenant_id"]: s for s in await conn.fetch(_SETTINGS, tenants)} if rows else {}
+        rows = [await _opened(conn, r) for r in rows]
     return [_claim(r, settings.get(r["tenant_id"])) for r in rows]
+
+
+async def _opened(conn: Any, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A claimed row with its address and recipient name decrypted, to be sent."""
+    tenant = row["tenant_id"]
+    context = dict(json.loads(row["context"]))
+    if context.get("recipient_name"):
+        context["recipient_name"] = await open_text(
+            conn, tenant, "notices.recipient_name", context["recipient_name"]
+        )
+    address = await open_text(conn, tenant, "notices.address", row["address"])
+    return {**dict(row), "address": address, "context": json.dumps(context)}
 
 
 def _claim(row: Mapping[str, Any], settings: Mapping[str, Any] | None) -> NoticeClaim:
@@ -151,7 +174,7 @@ async def finish_notice(
         " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
         notice_id,
         status,
-        error,
+        None if error is None else scrub_text(error),  # a channel's error may quote the address
         retry_in_s,
     )
 
@@ -184,7 +207,9 @@ async def list_notices(
         {
             **{k: r[k] for k in ("id", "tenant_id", "kind", "tracking_number", "milestone", "channel")},
             **{k: r[k] for k in ("locale", "status", "attempts", "last_error", "deferred_reason")},
-            "address": mask_address(r["address"]),
+            "address": mask_address(
+                await open_text(conn, r["tenant_id"], "notices.address", r["address"]) or ""
+            ),
             "send_after": iso(r["send_after"]) if r["status"] == "pending" else None,
             "sent_at": iso(r["sent_at"]),
             "created_at": iso(r["created_at"]),
