@@ -99,15 +99,27 @@ def create_key(
         list[str] | None,
         typer.Option("--scope", help="repeat for several (default: events:write and shipments:read)"),
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="admin, operator, sre, viewer or integration (instead of --scope)"),
+    ] = None,
+    acts_for: Annotated[
+        list[str] | None,
+        typer.Option("--acts-for", help="a further tenant this 3PL key may act for (repeat; operator key)"),
+    ] = None,
     expires_in_days: Annotated[int | None, typer.Option("--expires-in-days")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the key")] = False,
     base_url: BaseUrl = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
-    """Create an API key; the key is shown once."""
+    """Create an API key with a role or scopes (docs/roles.md); the key is shown once."""
     body: dict[str, Any] = {"name": name, "environment": environment, "expires_in_days": expires_in_days}
     if scope:
         body["scopes"] = scope
+    if role:
+        body["role"] = role
+    if acts_for:
+        body["tenants"] = acts_for
     _show_new_key(_call("POST", base_url, api_key, f"/v1/tenants/{tenant}/keys", body), quiet)
 
 
@@ -164,9 +176,14 @@ def _show_new_key(key: dict[str, Any], quiet: bool) -> None:
     if quiet:
         console.print(key["key"], soft_wrap=True, highlight=False)
         return
-    table = Table("id", "tenant", "environment", "scopes", "expires")
+    table = Table("id", "tenant", "environment", "role", "scopes", "expires")
     table.add_row(
-        key["id"], key["tenant_id"], key["environment"], " ".join(key["scopes"]), key["expires_at"] or "never"
+        key["id"],
+        key["tenant_id"],
+        key["environment"],
+        key.get("role") or "",
+        " ".join(key["scopes"]),
+        key["expires_at"] or "never",
     )
     console.print(table)
     console.print("[bold yellow]The key, shown only this once:[/bold yellow]")

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from rastro_events import ApiKeyRecord, EventDecodeError, decode_event
 from rastro_events.topics import AUTH_KEYS
 from rastro_kit.logs import get_logger
+from rastro_kit.roles import SCOPES, effective_scopes, grants
 
 __all__ = [
     "SCOPES",
@@ -33,14 +34,6 @@ __all__ = [
     "hash_key",
 ]
 
-SCOPES = (
-    "events:write",
-    "shipments:read",
-    "mappings:manage",
-    "subscriptions:manage",
-    "dead-letters:manage",
-    "admin",
-)
 log = get_logger(__name__)
 
 
@@ -59,13 +52,18 @@ class Principal:
     tenant_id: str | None  # None: an operator key that sees every tenant
     scopes: frozenset[str]
     environment: str = "production"
+    role: str | None = None  # docs/roles.md; ``scopes`` are already the role's when it is set
+    tenants: frozenset[str] = frozenset()  # further tenants a 3PL key may act for, beside its own
 
     @property
     def is_operator(self) -> bool:
         return self.tenant_id is None
 
     def can(self, scope: str) -> bool:
-        return self.is_operator or "admin" in self.scopes or scope in self.scopes
+        return self.is_operator or grants(self.scopes, scope)
+
+    def acts_for(self, tenant_id: str) -> bool:
+        return self.is_operator or tenant_id == self.tenant_id or tenant_id in self.tenants
 
 
 class KeyResolver(Protocol):
@@ -77,7 +75,14 @@ def principal_from_record(record: ApiKeyRecord, now: datetime | None = None) -> 
         return None
     if record.expires_at is not None and record.expires_at <= (now or datetime.now(UTC)):
         return None
-    return Principal(record.key_id, record.tenant_id, frozenset(record.scopes), record.environment)
+    return Principal(
+        record.key_id,
+        record.tenant_id,
+        effective_scopes(record.role, record.scopes),
+        record.environment,
+        role=record.role,
+        tenants=frozenset(record.tenants),
+    )
 
 
 class KeyDirectory:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from rastro_dlq_replay.adapters import audit, repository
-from rastro_dlq_replay.api_deps import Manager, Pool, Selection
+from rastro_dlq_replay.api_deps import Manager, Pool, Reader, Selection
 from rastro_dlq_replay.api_job_models import PreviewGroup, ReplayJobOut, ReplayPreview
 from rastro_dlq_replay.api_jobs import load_job
 from rastro_dlq_replay.api_models import (
@@ -73,7 +73,7 @@ async def dead_letter_stats(
 
 
 @router.get("/{dead_letter_id}", summary="Show one dead letter, with its replays")
-async def show_dead_letter(pool: Pool, principal: Manager, dead_letter_id: DeadLetterId) -> DeadLetterOut:
+async def show_dead_letter(pool: Pool, principal: Reader, dead_letter_id: DeadLetterId) -> DeadLetterOut:
     tenant = tenant_scope(principal, None)
     async with pool.acquire() as conn:
         letter = await repository.fetch_dead_letter(conn, dead_letter_id, tenant)

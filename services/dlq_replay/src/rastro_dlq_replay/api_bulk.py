@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from rastro_dlq_replay.adapters import audit, repository
-from rastro_dlq_replay.api_deps import LISTED, Manager, Pool, Selection
+from rastro_dlq_replay.api_deps import LISTED, Manager, Pool, Reader, Selection
 from rastro_dlq_replay.api_job_models import AuditEntryOut, AuditPage, PreviewGroup, PurgeBody, PurgeResult
 from rastro_dlq_replay.api_models import DeadLetterOut
 from rastro_dlq_replay.domain.jobs import AuditAction, filter_to_json
@@ -32,7 +32,7 @@ _LINE_BREAKS = str.maketrans({c: f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 @router.get("/audit", summary="The audit trail: who replayed or purged what, when and why; newest first")
 async def audit_trail(
     pool: Pool,
-    principal: Manager,
+    principal: Reader,
     action: Annotated[AuditAction | None, Query(description="only this action")] = None,
     job_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -75,7 +75,11 @@ async def _lines(pool: Any, selection: DeadLetterFilter) -> AsyncIterator[bytes]
         after = Cursor(page[-1].last_failed_at, page[-1].id)
 
 
-@router.post("/purge", summary="Purge every dead letter a filter selects (payloads erased, metadata kept)")
+@router.post(
+    "/purge",
+    summary="Purge every dead letter a filter selects (payloads erased, metadata kept)",
+    responses={409: {"description": "not `expected_count` dead letters match now: nothing purged"}},
+)
 async def purge_by_filter(pool: Pool, principal: Manager, body: PurgeBody) -> PurgeResult:
     if not body.filter.narrows():
         raise ProblemError(422, "A purge by filter needs at least one filter field.", type_="filter-required")

@@ -12,10 +12,11 @@ from rastro_dlq_replay.domain.query import DeadLetterFilter
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
 
-__all__ = ["LISTED", "SCOPE", "Manager", "Pool", "Selection", "aware", "no_nul"]
+__all__ = ["LISTED", "SCOPE", "Manager", "Pool", "Reader", "Selection", "aware", "no_nul"]
 
 SCOPE = "dead-letters:manage"
 Manager = Annotated[Principal, require_scope(SCOPE)]
+Reader = Annotated[Principal, require_scope("dead-letters:read")]  # manage implies read (docs/roles.md)
 LISTED = (Status.NEW, Status.REPLAYED, Status.FAILED_AFTER_REPLAY)
 
 
@@ -32,7 +33,7 @@ def no_nul(*texts: str | None) -> None:
 
 
 def _selection(
-    principal: Manager,
+    principal: Reader,
     service: Annotated[str | None, Query(description="the service that failed them")] = None,
     reason: Annotated[str | None, Query(description="e.g. schema_violation")] = None,
     tenant: Annotated[str | None, Query(description="operators only; a tenant key sees its own")] = None,
@@ -63,6 +64,13 @@ Selection = Annotated[DeadLetterFilter, Depends(_selection)]
 
 
 def aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """``moment`` in UTC (naive is UTC). A time with no UTC equivalent (year 1 at +10:05) is a 422 here:
+    the export streams, so the database's refusal would come after its 200."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ProblemError(422, "A time is out of range.", type_="validation-error") from None

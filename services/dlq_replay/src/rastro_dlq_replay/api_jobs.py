@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from rastro_dlq_replay.adapters import audit, jobs
-from rastro_dlq_replay.api_deps import Manager, Pool
+from rastro_dlq_replay.api_deps import Manager, Pool, Reader
 from rastro_dlq_replay.api_job_models import JobPage, ReplayJobOut
 from rastro_dlq_replay.api_models import ID_PATTERN
 from rastro_dlq_replay.domain.jobs import AuditAction
@@ -34,7 +34,7 @@ async def load_job(pool: Any, job_id: str, tenant: str | None) -> ReplayJobOut:
 @router.get("", summary="Replay jobs, newest first")
 async def list_jobs(
     pool: Pool,
-    principal: Manager,
+    principal: Reader,
     status: Literal["pending", "running", "completed", "cancelled"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
@@ -49,11 +49,15 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", summary="One replay job: its filter, progress and counts")
-async def show_job(pool: Pool, principal: Manager, job_id: str) -> ReplayJobOut:
+async def show_job(pool: Pool, principal: Reader, job_id: str) -> ReplayJobOut:
     return await load_job(pool, job_id, tenant_scope(principal, None))
 
 
-@router.post("/{job_id}/cancel", summary="Stop a replay job after its current chunk")
+@router.post(
+    "/{job_id}/cancel",
+    summary="Stop a replay job after its current chunk",
+    responses={409: {"description": "the job has completed or was cancelled already"}},
+)
 async def cancel_job(pool: Pool, principal: Manager, job_id: str) -> ReplayJobOut:
     tenant = tenant_scope(principal, None)
     current = await load_job(pool, job_id, tenant)  # 404 when it is not the caller's

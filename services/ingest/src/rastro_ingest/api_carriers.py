@@ -30,6 +30,7 @@ from rastro_ingest.adapters.carriers.registry import CARRIERS
 from rastro_ingest.adapters.carriers.signature import verify_push
 from rastro_ingest.adapters.repository import tenant_exists
 from rastro_ingest.polling.tracked import record_carrier_events, register_numbers
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
 
@@ -88,10 +89,10 @@ class NumbersIn(BaseModel):
 
 
 def _acting_tenant(principal: Principal, requested: str | None) -> str:
-    if principal.tenant_id is not None:
-        if requested not in (None, principal.tenant_id):
+    if principal.tenant_id is not None:  # a 3PL key may also name a tenant it acts for (docs/roles.md)
+        if requested is not None and not principal.acts_for(requested):
             raise ProblemError(403, "This key cannot act for another tenant.", type_="forbidden")
-        return principal.tenant_id
+        return requested or principal.tenant_id
     if not requested:
         raise ProblemError(422, "Operator keys must name the tenant: ?tenant=<id>.", type_="tenant-required")
     return requested
@@ -103,7 +104,7 @@ def _acting_tenant(principal: Principal, requested: str | None) -> str:
 async def create_connection(
     request: Request,
     body: ConnectionIn,
-    principal: Principal = require_scope("admin"),
+    principal: Principal = require_scope("carriers:manage"),
     tenant: str | None = Query(default=None, description="operator keys only: the tenant"),
 ) -> Any:
     runtime = request.app.state.runtime
@@ -132,13 +133,17 @@ async def create_connection(
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, "Not found.")
         connection = await insert_connection(conn, values)
+        summary = {"carrier": body.carrier, "name": body.name, "base_url": values["base_url"]}
+        await audit.record(
+            conn, principal, request, "carrier_connection.create", connection.id, summary, tenant_id=tenant_id
+        )
     return {**connection.public(), "webhook_secret": connection.webhook_secret}
 
 
 @router.get("/v1/carriers/connections", summary="List carrier connections (never their secrets)")
 async def list_connections(
     request: Request,
-    principal: Principal = require_scope("admin"),
+    principal: Principal = require_scope("carriers:manage"),
     tenant: str | None = Query(default=None, description="operator keys: one tenant only"),
 ) -> Any:
     async with request.app.state.runtime.pool.acquire() as conn:
@@ -148,7 +153,7 @@ async def list_connections(
 
 @router.get("/v1/carriers/connections/{connection_id}", summary="One carrier connection")
 async def get_connection(
-    request: Request, connection_id: str, principal: Principal = require_scope("admin")
+    request: Request, connection_id: str, principal: Principal = require_scope("carriers:manage")
 ) -> Any:
     return (await _owned(request, principal, connection_id)).public()
 
@@ -157,11 +162,12 @@ async def get_connection(
     "/v1/carriers/connections/{connection_id}", status_code=204, summary="Disconnect; polling stops"
 )
 async def remove_connection(
-    request: Request, connection_id: str, principal: Principal = require_scope("admin")
+    request: Request, connection_id: str, principal: Principal = require_scope("carriers:manage")
 ) -> Response:
-    async with request.app.state.runtime.pool.acquire() as conn:
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         if not await delete_connection(conn, connection_id, principal.tenant_id):
             raise ProblemError(404, "Not found.")
+        await audit.record(conn, principal, request, "carrier_connection.delete", connection_id)
     return Response(status_code=204)
 
 
@@ -205,6 +211,7 @@ async def _owned(request: Request, principal: Principal, connection_id: str) -> 
     ),
     responses={
         401: {"description": "unknown connection or bad signature"},
+        404: {"description": "no such carrier"},
         422: {"description": "no usable event"},
     },
 )

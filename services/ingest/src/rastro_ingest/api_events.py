@@ -198,10 +198,10 @@ async def _json_body(request: Request) -> Any:
 
 
 def _acting_tenant(principal: Principal, requested: str | None) -> str:
-    if principal.tenant_id is not None:
-        if requested not in (None, principal.tenant_id):
+    if principal.tenant_id is not None:  # a 3PL key may also name a tenant it acts for (docs/roles.md)
+        if requested is not None and not principal.acts_for(requested):
             raise ProblemError(403, "This key cannot publish for another tenant.", type_="forbidden")
-        return principal.tenant_id
+        return requested or principal.tenant_id
     if not requested:
         raise ProblemError(422, "Operator keys must name the tenant: ?tenant=<id>.", type_="tenant-required")
     return requested

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -13,8 +14,10 @@ from rastro_events import new_event_id
 from rastro_ingest.adapters.repository import fetch_keys, key_row, publish_key, tenant_exists
 from rastro_ingest.api_events import problem_responses
 from rastro_ingest.rate_limit import rate_limited
+from rastro_kit import audit
 from rastro_kit.auth import SCOPES, Principal, generate_api_key, hash_key
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
+from rastro_kit.roles import role_scopes
 
 __all__ = ["router"]
 
@@ -43,10 +46,16 @@ Scope = Literal[
     "events:write",
     "shipments:read",
     "mappings:manage",
+    "subscriptions:read",
     "subscriptions:manage",
+    "dead-letters:read",
     "dead-letters:manage",
+    "carriers:manage",
+    "audit:read",
+    "privacy:manage",
     "admin",
 ]
+Role = Literal["admin", "operator", "sre", "viewer", "integration"]
 
 
 class TenantIn(BaseModel):
@@ -57,8 +66,24 @@ class TenantIn(BaseModel):
 class KeyIn(BaseModel):
     name: str | None = Field(default=None, max_length=100, examples=["erp-integration"])
     environment: Literal["production", "sandbox"] = "production"
-    scopes: list[Scope] = Field(default_factory=lambda: ["events:write", "shipments:read"], min_length=1)
+    scopes: list[Scope] | None = Field(
+        default=None, min_length=1, description="explicit scopes (default: events:write, shipments:read)"
+    )
+    role: Role | None = Field(default=None, description="a named role instead of scopes (docs/roles.md)")
+    tenants: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="further tenants this key may act for (a 3PL operator; operator keys only)",
+    )
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+    def grant(self) -> tuple[str | None, list[str]]:
+        """(role, scopes to store): a role or scopes, never both (docs/roles.md)."""
+        if self.role is not None and self.scopes is not None:
+            raise ProblemError(422, "Give a role or scopes, not both.", type_="validation-error")
+        if self.role is not None:
+            return self.role, sorted(role_scopes(self.role))
+        return None, list(self.scopes or ["events:write", "shipments:read"])
 
 
 class RotateIn(BaseModel):
@@ -67,23 +92,33 @@ class RotateIn(BaseModel):
     )
 
 
+async def _operator_only(principal: Principal = ADMIN_WRITE) -> Principal:
+    # A dependency, not a check in the route: a tenant key is refused before its body is even read.
+    if not principal.is_operator:
+        raise ProblemError(403, "Only an operator key can create tenants.", type_="forbidden")
+    return principal
+
+
 @router.post(
     "/v1/tenants",
     status_code=201,
     summary="Create a tenant (operator key)",
     responses={**_example(201, EXAMPLE_TENANT, "created"), **problem_responses(401, 403, 409, 422, 429, 503)},
 )
-async def create_tenant(request: Request, body: TenantIn, principal: Principal = ADMIN_WRITE) -> Any:
-    if not principal.is_operator:
-        raise ProblemError(403, "Only an operator key can create tenants.", type_="forbidden")
-    pool = request.app.state.runtime.pool
-    created = await pool.fetchval(
-        "INSERT INTO tenants(id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at",
-        body.id,
-        body.name,
-    )
-    if created is None:
-        raise ProblemError(409, f"Tenant {body.id!r} already exists.", type_="tenant-exists")
+async def create_tenant(
+    request: Request, body: TenantIn, principal: Principal = Depends(_operator_only)
+) -> Any:
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+        created = await conn.fetchval(
+            "INSERT INTO tenants(id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at",
+            body.id,
+            body.name,
+        )
+        if created is None:
+            raise ProblemError(409, f"Tenant {body.id!r} already exists.", type_="tenant-exists")
+        await audit.record(
+            conn, principal, request, "tenant.create", body.id, {"name": body.name}, tenant_id=body.id
+        )
     return {"id": body.id, "name": body.name, "created_at": created.isoformat()}
 
 
@@ -123,10 +158,14 @@ async def create_key(
     request: Request, tenant_id: str, body: KeyIn, principal: Principal = ADMIN_WRITE
 ) -> Any:
     tenant_scope(principal, tenant_id)
-    if "admin" in body.scopes and not principal.is_operator and "admin" not in principal.scopes:
+    role, scopes = body.grant()
+    if "admin" in scopes and not principal.is_operator and "admin" not in principal.scopes:
         raise ProblemError(403, "Only admins can create admin keys.", type_="forbidden")
+    if body.tenants and not principal.is_operator:
+        raise ProblemError(403, "Only an operator key can make a 3PL key.", type_="forbidden")
     expires = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    return await _new_key(request, tenant_id, body.name, body.environment, list(body.scopes), expires)
+    grant = KeyGrant(scopes, role, sorted(set(body.tenants) - {tenant_id}))
+    return await _new_key(request, tenant_id, body.name, body.environment, grant, expires, "key.create")
 
 
 @router.get(
@@ -155,7 +194,7 @@ async def revoke_key(
     request: Request, tenant_id: str, key_id: str, principal: Principal = ADMIN_WRITE
 ) -> Response:
     tenant_scope(principal, tenant_id)
-    await _expire_key(request, tenant_id, key_id, when=None)
+    await _expire_key(request, tenant_id, key_id, when=None, action="key.revoke")
     return Response(status_code=204)
 
 
@@ -177,9 +216,21 @@ async def rotate_key(
 ) -> Any:
     tenant_scope(principal, tenant_id)
     old = await _expire_key(
-        request, tenant_id, key_id, when=datetime.now(UTC) + timedelta(hours=body.overlap_hours)
+        request,
+        tenant_id,
+        key_id,
+        when=datetime.now(UTC) + timedelta(hours=body.overlap_hours),
+        action="key.rotate",
     )
-    return await _new_key(request, tenant_id, old["name"], old["environment"], list(old["scopes"]), None)
+    grant = KeyGrant(list(old["scopes"]), old["role"], list(old["tenants"]))
+    return await _new_key(request, tenant_id, old["name"], old["environment"], grant, None, "key.create")
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    scopes: list[str]
+    role: str | None = None
+    tenants: list[str] = field(default_factory=list)
 
 
 async def _new_key(
@@ -187,10 +238,11 @@ async def _new_key(
     tenant_id: str,
     name: str | None,
     environment: str,
-    scopes: list[str],
+    grant: KeyGrant,
     expires: datetime | None,
+    action: str,
 ) -> dict[str, Any]:
-    unknown = set(scopes) - set(SCOPES)
+    unknown = set(grant.scopes) - set(SCOPES)
     if unknown:
         raise ProblemError(422, f"Unknown scopes: {sorted(unknown)}", type_="validation-error")
     key = generate_api_key(environment)
@@ -199,22 +251,28 @@ async def _new_key(
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, "Not found.")
         row = await conn.fetchrow(
-            "INSERT INTO api_keys(id, tenant_id, environment, name, scopes, key_hash, key_hint, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+            "INSERT INTO api_keys(id, tenant_id, environment, name, scopes, key_hash, key_hint, expires_at,"
+            " role, tenants) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
             key_id,
             tenant_id,
             environment,
             name,
-            scopes,
+            grant.scopes,
             hash_key(key),
             key[-4:],
             expires,
+            grant.role,
+            grant.tenants,
         )
         await publish_key(conn, key_row(row))
+        details = {"role": grant.role, "scopes": grant.scopes, "tenants": grant.tenants, "env": environment}
+        await audit.record(conn, None, request, action, key_id, details, tenant_id=tenant_id)
     return {**key_row(row).public(), "key": key}
 
 
-async def _expire_key(request: Request, tenant_id: str, key_id: str, when: datetime | None) -> Any:
+async def _expire_key(
+    request: Request, tenant_id: str, key_id: str, when: datetime | None, action: str
+) -> Any:
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         sql = (
             "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND tenant_id = $2 RETURNING *"
@@ -227,4 +285,6 @@ async def _expire_key(request: Request, tenant_id: str, key_id: str, when: datet
         if row is None:
             raise ProblemError(404, "Not found.")
         await publish_key(conn, key_row(row))
+        expiry = {"expires_at": when.isoformat()} if when else {}
+        await audit.record(conn, None, request, action, key_id, expiry, tenant_id=tenant_id)
         return row

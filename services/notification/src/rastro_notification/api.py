@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
 from rastro_notification.adapters import repository as repo
@@ -22,6 +23,7 @@ from rastro_notification.api_checks import (
     check_headers,
     check_secret,
 )
+from rastro_notification.domain.rate_limit import MIN_RATE_PER_S
 from rastro_notification.domain.signing import generate_secret
 from rastro_notification.settings import NotificationSettings
 
@@ -30,6 +32,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["subscriptions"])
 TENANT = Query(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="operator keys: the tenant")
 MANAGE = require_scope("subscriptions:manage")
+READ = require_scope("subscriptions:read")  # manage implies read (docs/roles.md)
 
 
 class SubscriptionIn(BaseModel):
@@ -42,7 +45,9 @@ class SubscriptionIn(BaseModel):
     )
     enabled: bool = True
     headers: dict[str, str] = Field(default_factory=dict, description="sent with every webhook")
-    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000, description="most sends per second")
+    rate_limit_per_s: float | None = Field(
+        default=None, ge=MIN_RATE_PER_S, le=10_000, description="most sends per second"
+    )
     carriers: list[str] | None = Field(
         default=None, max_length=50, description="only events of these carriers; null: every carrier"
     )
@@ -55,7 +60,7 @@ class SubscriptionPatch(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
     headers: dict[str, str] | None = None
-    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
+    rate_limit_per_s: float | None = Field(default=None, ge=MIN_RATE_PER_S, le=10_000)
     carriers: list[str] | None = Field(default=None, max_length=50)
 
 
@@ -95,18 +100,23 @@ async def create_subscription(
     url = check_endpoint_url(body.url, settings_of(request))
     event_types = check_event_types(body.event_types)
     secret = check_secret(body.secret) if body.secret is not None else generate_secret()
-    sub = await repo.insert_subscription(
-        pool_of(request),
-        tenant_id=tenant_id,
-        url=url,
-        event_types=event_types,
-        description=body.description,
-        secret=secret,
-        enabled=body.enabled,
-        headers=check_headers(body.headers),
-        rate_limit_per_s=body.rate_limit_per_s,
-        carriers=check_carriers(body.carriers),
-    )
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        sub = await repo.insert_subscription(
+            conn,
+            tenant_id=tenant_id,
+            url=url,
+            event_types=event_types,
+            description=body.description,
+            secret=secret,
+            enabled=body.enabled,
+            headers=check_headers(body.headers),
+            rate_limit_per_s=body.rate_limit_per_s,
+            carriers=check_carriers(body.carriers),
+        )
+        summary = {"url": url, "event_types": event_types, "enabled": body.enabled}
+        await audit.record(
+            conn, principal, request, "subscription.create", sub.id, summary, tenant_id=tenant_id
+        )
     response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
     return sub.public(with_secret=True)
 
@@ -114,7 +124,7 @@ async def create_subscription(
 @router.get("/v1/subscriptions", summary="List subscriptions (secrets are not shown)")
 async def list_subscriptions(
     request: Request,
-    principal: Principal = MANAGE,
+    principal: Principal = READ,
     tenant: str | None = TENANT,
     cursor: str | None = None,
     limit: int = Query(default=50, ge=1, le=200),
@@ -154,6 +164,11 @@ async def update_subscription(
             if changes
             else await repo.get_subscription(conn, sub_id, tenant_id)
         )
+        if sub is not None and changes:
+            changed = {"changed": sorted(changes), "url": sub.url, "enabled": sub.enabled}
+            await audit.record(
+                conn, principal, request, "subscription.update", sub_id, changed, tenant_id=sub.tenant_id
+            )
     if sub is None:
         raise ProblemError(404, "Not found.")
     return sub.public(with_secret=True)
@@ -173,9 +188,14 @@ async def rotate_secret(
     body = body or RotateSecretIn()
     secret = check_secret(body.secret) if body.secret is not None else generate_secret()
     overlap = body.overlap_s if body.overlap_s is not None else settings_of(request).rotation_overlap_s
-    sub = await repo.rotate_secret(pool_of(request), sub_id, tenant_scope(principal, tenant), secret, overlap)
-    if sub is None:
-        raise ProblemError(404, "Not found.")
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        sub = await repo.rotate_secret(conn, sub_id, tenant_scope(principal, tenant), secret, overlap)
+        if sub is None:
+            raise ProblemError(404, "Not found.")
+        details = {"overlap_s": overlap}
+        await audit.record(
+            conn, principal, request, "subscription.rotate_secret", sub_id, details, tenant_id=sub.tenant_id
+        )
     return sub.public(with_secret=True)
 
 
@@ -185,8 +205,11 @@ async def rotate_secret(
 async def delete_subscription(
     request: Request, sub_id: str, principal: Principal = MANAGE, tenant: str | None = TENANT
 ) -> Response:
-    if not await repo.delete_subscription(pool_of(request), sub_id, tenant_scope(principal, tenant)):
-        raise ProblemError(404, "Not found.")
+    tenant_id = tenant_scope(principal, tenant)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        if not await repo.delete_subscription(conn, sub_id, tenant_id):
+            raise ProblemError(404, "Not found.")
+        await audit.record(conn, principal, request, "subscription.delete", sub_id, tenant_id=tenant_id)
     return Response(status_code=204)
 
 

@@ -10,11 +10,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError
 from rastro_kit.logs import get_logger
 from rastro_notification.adapters import message_log
-from rastro_notification.api import MANAGE, TENANT, owned_subscription, pool_of
+from rastro_notification.api import MANAGE, READ, TENANT, owned_subscription, pool_of
 
 __all__ = ["router"]
 
@@ -28,7 +29,7 @@ MessageStatus = Literal["pending", "delivered", "failed"]
 async def list_messages(
     request: Request,
     sub_id: str,
-    principal: Principal = MANAGE,
+    principal: Principal = READ,
     tenant: str | None = TENANT,
     status: MessageStatus | None = None,
     cursor: str | None = None,
@@ -44,7 +45,7 @@ async def list_messages(
 
 @router.get("/v1/subscriptions/{sub_id}/messages/{message_id}", summary="One message with its attempts")
 async def get_message(
-    request: Request, sub_id: str, message_id: str, principal: Principal = MANAGE, tenant: str | None = TENANT
+    request: Request, sub_id: str, message_id: str, principal: Principal = READ, tenant: str | None = TENANT
 ) -> Any:
     await owned_subscription(request, sub_id, principal, tenant)
     pool = pool_of(request)
@@ -62,7 +63,7 @@ async def get_message(
 async def list_attempts(
     request: Request,
     sub_id: str,
-    principal: Principal = MANAGE,
+    principal: Principal = READ,
     tenant: str | None = TENANT,
     message_id: str | None = None,
     cursor: str | None = None,
@@ -78,6 +79,7 @@ async def list_attempts(
     "/v1/subscriptions/{sub_id}/messages/{message_id}/resend",
     status_code=202,
     summary="Send a message again now, with a fresh retry schedule and the same webhook-id",
+    responses={409: {"description": "the message is being delivered right now"}},
 )
 async def resend_message(
     request: Request, sub_id: str, message_id: str, principal: Principal = MANAGE, tenant: str | None = TENANT
@@ -85,6 +87,16 @@ async def resend_message(
     sub = await owned_subscription(request, sub_id, principal, tenant)
     async with pool_of(request).acquire() as conn, conn.transaction():
         message = await message_log.resend_message(conn, sub_id, message_id)
+        if message is not None and not message.in_flight:
+            await audit.record(
+                conn,
+                principal,
+                request,
+                "message.resend",
+                message_id,
+                {"subscription_id": sub_id},
+                tenant_id=sub.tenant_id,
+            )
     if message is None:
         raise ProblemError(404, "Not found.")
     if message.in_flight:
@@ -120,6 +132,11 @@ async def recover_messages(
         )
     async with pool_of(request).acquire() as conn, conn.transaction():
         count = await message_log.recover_messages(conn, sub_id, body.since, body.until)
+        window = {"since": body.since.isoformat(), "until": body.until.isoformat() if body.until else None,
+                  "recovered": count}  # fmt: skip
+        await audit.record(
+            conn, principal, request, "messages.recover", sub_id, window, tenant_id=sub.tenant_id
+        )
     log.info("messages_recovered", subscription_id=sub_id, count=count)
     return {"recovered": count, "subscription_enabled": sub.enabled}
 

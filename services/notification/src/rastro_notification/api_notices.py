@@ -8,12 +8,14 @@ never logged, shown masked in the notice log.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import time
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, tenant_scope
 from rastro_notification.adapters import customer_store, notice_store
@@ -22,7 +24,7 @@ from rastro_notification.adapters.template_renderer import (
     check_template,
     default_template,
 )
-from rastro_notification.api import MANAGE, TENANT, pool_of
+from rastro_notification.api import MANAGE, READ, TENANT, pool_of
 from rastro_notification.api_checks import check_endpoint_url, check_secret, invalid
 from rastro_notification.domain.milestones import CUSTOMER_MILESTONES, LOCALES
 from rastro_notification.domain.quiet_hours import InvalidTimeZone, check_time_zone
@@ -92,7 +94,7 @@ def _settings_out(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/settings", summary="The tenant's notification settings")
-async def get_settings(request: Request, principal: Principal = MANAGE, tenant: str | None = TENANT) -> Any:
+async def get_settings(request: Request, principal: Principal = READ, tenant: str | None = TENANT) -> Any:
     return _settings_out(await customer_store.get_settings(pool_of(request), _tenant(principal, tenant)))
 
 
@@ -122,12 +124,17 @@ async def put_settings(
         values["messaging_secret"] = (
             check_secret(body.messaging_secret) if body.messaging_secret else generate_secret()
         )
-    saved = await customer_store.put_settings(pool_of(request), tenant_id, values)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        saved = await customer_store.put_settings(conn, tenant_id, values)
+        summary = {"fields": sorted(values), "time_zone": body.time_zone, "locale": body.default_locale}
+        await audit.record(
+            conn, principal, request, "notice_settings.put", None, summary, tenant_id=tenant_id
+        )
     return _settings_out(saved)
 
 
 @router.get("/templates", summary="Every template in effect: the tenant's overrides, else the defaults")
-async def list_templates(request: Request, principal: Principal = MANAGE, tenant: str | None = TENANT) -> Any:
+async def list_templates(request: Request, principal: Principal = READ, tenant: str | None = TENANT) -> Any:
     overrides = await customer_store.templates_of(pool_of(request), _tenant(principal, tenant))
     items = []
     for milestone in TEMPLATE_NAMES:
@@ -161,7 +168,11 @@ async def put_template(
         preview = check_template(parts)
     except InvalidTemplate as exc:
         raise invalid("body", "invalid-template", str(exc)) from None
-    await customer_store.put_template(pool_of(request), tenant_id, milestone, locale, parts)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        await customer_store.put_template(conn, tenant_id, milestone, locale, parts)
+        await audit.record(
+            conn, principal, request, "template.put", f"{milestone}/{locale}", tenant_id=tenant_id
+        )
     return {"milestone": milestone, "locale": locale, "source": "tenant", **parts, "preview": preview}
 
 
@@ -170,10 +181,13 @@ async def delete_template(
     request: Request, milestone: str, locale: str, principal: Principal = MANAGE, tenant: str | None = TENANT
 ) -> Response:
     _template_key(milestone, locale)
-    if not await customer_store.delete_template(
-        pool_of(request), _tenant(principal, tenant), milestone, locale
-    ):
-        raise ProblemError(404, "Not found.")
+    tenant_id = _tenant(principal, tenant)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        if not await customer_store.delete_template(conn, tenant_id, milestone, locale):
+            raise ProblemError(404, "Not found.")
+        await audit.record(
+            conn, principal, request, "template.delete", f"{milestone}/{locale}", tenant_id=tenant_id
+        )
     return Response(status_code=204)
 
 
@@ -194,7 +208,13 @@ async def put_recipient(
         "phone": _phone(body.phone),
         "locale": body.locale,
     }
-    return await customer_store.put_recipient(pool_of(request), tenant_id, tracking_number, values)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        saved = await customer_store.put_recipient(conn, tenant_id, tracking_number, values)
+        given = {"fields": sorted(k for k, v in values.items() if v)}  # which fields, never their values
+        await audit.record(
+            conn, principal, request, "recipient.put", tracking_number, given, tenant_id=tenant_id
+        )
+    return saved
 
 
 @router.get("/recipients/{tracking_number}", summary="The recipient registered for a shipment")
@@ -212,10 +232,11 @@ async def get_recipient(
 async def delete_recipient(
     request: Request, tracking_number: str, principal: Principal = MANAGE, tenant: str | None = TENANT
 ) -> Response:
-    if not await customer_store.delete_recipient(
-        pool_of(request), _tenant(principal, tenant), tracking_number
-    ):
-        raise ProblemError(404, "Not found.")
+    tenant_id = _tenant(principal, tenant)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        if not await customer_store.delete_recipient(conn, tenant_id, tracking_number):
+            raise ProblemError(404, "Not found.")
+        await audit.record(conn, principal, request, "recipient.delete", tracking_number, tenant_id=tenant_id)
     return Response(status_code=204)
 
 
@@ -225,16 +246,19 @@ async def put_opt_out(
 ) -> Any:
     address = body.address.strip()
     normalized = _email(address, "address") if "@" in address else _phone(address)
-    await customer_store.set_opt_out(
-        pool_of(request), _tenant(principal, tenant), normalized or "", body.opted_out
-    )
+    tenant_id = _tenant(principal, tenant)
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        await customer_store.set_opt_out(conn, tenant_id, normalized or "", body.opted_out)
+        ref = "sha256:" + hashlib.sha256((normalized or "").encode()).hexdigest()[:16]  # not the address
+        opted = {"opted_out": body.opted_out}
+        await audit.record(conn, principal, request, "opt_out.put", ref, opted, tenant_id=tenant_id)
     return {"opted_out": body.opted_out}
 
 
 @router.get("/messages", summary="Customer messages and owner alerts, newest first (addresses masked)")
 async def list_notices(
     request: Request,
-    principal: Principal = MANAGE,
+    principal: Principal = READ,
     tenant: str | None = TENANT,
     tracking_number: str | None = None,
     cursor: str | None = None,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rastro_dlq_replay.domain.jobs import AuditAction, AuditEntry, ReplayJob, filter_to_json
+from rastro_kit import audit as kit_audit
 
 __all__ = ["append_audit", "fetch_audit"]
 
@@ -34,6 +35,14 @@ async def append_audit(
         json.dumps(counts or {}),
         job_id,
         list(dead_letter_ids),
+    )
+    # The same entry in the general audit log (docs/audit.md), with who and from where when a request
+    # is running; this table stays the detailed replay trail behind GET /v1/dead-letters/audit.
+    target = job_id or (dead_letter_ids[0] if len(dead_letter_ids) == 1 else None)
+    summary: dict[str, Any] = {"reason": reason, "counts": counts or {}, "filter": filter_}
+    summary["dead_letters"] = len(dead_letter_ids)
+    await kit_audit.record(
+        conn, None, None, f"dead_letters.{action}", target, summary, tenant_id=tenant, actor_key_id=actor
     )
 
 

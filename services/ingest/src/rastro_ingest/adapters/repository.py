@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from rastro_events import ApiKeyRecord, new_event
 from rastro_events.topics import AUTH_KEYS
 from rastro_kit.auth import Principal
 from rastro_kit.outbox import enqueue_event
+from rastro_kit.roles import effective_scopes
 
 __all__ = [
     "DbKeyResolver",
@@ -38,6 +39,8 @@ class KeyRow:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    role: str | None = None
+    tenants: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,8 @@ class KeyRow:
             "environment": self.environment,
             "name": self.name,
             "scopes": self.scopes,
+            "role": self.role,
+            "tenants": self.tenants,
             "hint": self.key_hint,
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
@@ -76,6 +81,8 @@ async def publish_key(conn: Any, row: KeyRow) -> None:
         name=row.name,
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None,
+        role=row.role,
+        tenants=row.tenants,
     )
     await enqueue_event(conn, AUTH_KEYS, new_event(record, tenant_id=row.tenant_id, source="/rastro/ingest"))
 
@@ -155,10 +162,17 @@ class DbKeyResolver:
 
     async def resolve(self, key_hash: str) -> Principal | None:
         row = await self._runtime.pool.fetchrow(
-            "SELECT id, tenant_id, scopes, environment FROM api_keys WHERE key_hash = $1"
+            "SELECT id, tenant_id, scopes, environment, role, tenants FROM api_keys WHERE key_hash = $1"
             " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
             key_hash,
         )
         if row is None:
             return None
-        return Principal(row["id"], row["tenant_id"], frozenset(row["scopes"]), row["environment"])
+        return Principal(
+            row["id"],
+            row["tenant_id"],
+            effective_scopes(row["role"], row["scopes"]),
+            row["environment"],
+            role=row["role"],
+            tenants=frozenset(row["tenants"]),
+        )

@@ -66,7 +66,10 @@ _BODY_DOC = {
         "stop the import: download them from `/v1/imports/{id}/errors`. Event ids derive from the tenant "
         "and the row's content, so uploading the same file again enqueues nothing (`rows_duplicate`)."
     ),
-    responses={422: {"description": "options or header unusable (no job), or the file broke off"}},
+    responses={
+        415: {"description": "the body is neither text/csv nor multipart/form-data"},
+        422: {"description": "options or header unusable (no job), or the file broke off"},
+    },
     openapi_extra=_BODY_DOC,
 )
 async def post_import(
@@ -162,10 +165,10 @@ def _failed(job: dict[str, Any]) -> JSONResponse:
 
 
 def _acting_tenant(principal: Principal, requested: str | None) -> str:
-    if principal.tenant_id is not None:
-        if requested not in (None, principal.tenant_id):
+    if principal.tenant_id is not None:  # a 3PL key may also name a tenant it acts for (docs/roles.md)
+        if requested is not None and not principal.acts_for(requested):
             raise ProblemError(403, "This key cannot import for another tenant.", type_="forbidden")
-        return principal.tenant_id
+        return requested or principal.tenant_id
     if not requested:
         raise ProblemError(422, "Operator keys must name the tenant: ?tenant=<id>.", type_="tenant-required")
     return requested

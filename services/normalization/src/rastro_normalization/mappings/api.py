@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
 from rastro_normalization.domain.carriers import CARRIERS, fold_carrier_name, resolve_carrier
@@ -27,6 +28,9 @@ __all__ = ["MANAGE_SCOPE", "router"]
 
 MANAGE_SCOPE = "mappings:manage"
 router = APIRouter(prefix="/v1/mappings", tags=["mappings"])
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "created (a replaced mapping answers 200)", "content": {"application/json": {}}}
+}
 Reader = Annotated[Principal, require_scope("shipments:read")]
 Manager = Annotated[Principal, require_scope(MANAGE_SCOPE)]
 TenantParam = Annotated[str | None, Query(description="operator keys only")]
@@ -108,6 +112,16 @@ async def history(
     return {"items": rows[:limit], "next_cursor": str(rows[limit - 1]["version"]) if more else None}
 
 
+async def _audit(
+    conn: Any, principal: Principal, request: Request, action: str, kind: str, tenant_id: str,
+    key: tuple[str, ...], change: repo.Change,
+) -> None:  # fmt: skip
+    details = {"version": change.version, "before": change.before, "after": change.after}
+    await audit.record(
+        conn, principal, request, action, f"{kind}:{'/'.join(key)}", details, tenant_id=tenant_id
+    )
+
+
 async def _get(request: Request, kind: str, tenant_id: str, key: tuple[str, ...]) -> dict[str, Any]:
     async with request.app.state.runtime.pool.acquire() as conn:
         found = await repo.fetch_mapping(conn, kind, tenant_id, key)
@@ -122,6 +136,8 @@ async def _put(
 ) -> dict[str, Any]:  # fmt: skip
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         change = await repo.upsert_mapping(conn, kind, tenant_id, key, values, principal.key_id)
+        if change is not None:
+            await _audit(conn, principal, request, "mapping.put", kind, tenant_id, key, change)
         version = await repo.current_version(conn, tenant_id)
         current = await repo.fetch_mapping(conn, kind, tenant_id, key)
     assert current is not None
@@ -134,6 +150,8 @@ async def _delete(
 ) -> Response:
     async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         change = await repo.delete_mapping(conn, kind, tenant_id, key, principal.key_id)
+        if change is not None:
+            await _audit(conn, principal, request, "mapping.delete", kind, tenant_id, key, change)
     if change is None:
         raise ProblemError(404, f"No {kind} mapping {'/'.join(key)!r}.", type_="not-found")
     return Response(status_code=204, headers={"X-Mappings-Version": str(change.version)})
@@ -146,7 +164,11 @@ async def get_carrier_alias(
     return await _get(request, "carrier", _tenant(principal, tenant), (_alias_key(alias)[1],))
 
 
-@router.put("/carriers/{alias}", summary="Map a carrier name to a carrier (created 201, replaced 200)")
+@router.put(
+    "/carriers/{alias}",
+    summary="Map a carrier name to a carrier (created 201, replaced 200)",
+    responses=CREATED,
+)
 async def put_carrier_alias(
     request: Request, response: Response, principal: Manager, alias: str, body: CarrierAliasBody,
     tenant: TenantParam = None,
@@ -170,7 +192,9 @@ async def get_service_alias(
     return await _get(request, "service", _tenant(principal, tenant), (_alias_key(alias)[1],))
 
 
-@router.put("/services/{alias}", summary="Map a service name or code to a canonical service")
+@router.put(
+    "/services/{alias}", summary="Map a service name or code to a canonical service", responses=CREATED
+)
 async def put_service_alias(
     request: Request, response: Response, principal: Manager, alias: str, body: ServiceAliasBody,
     tenant: TenantParam = None,
@@ -205,7 +229,11 @@ async def get_status_override(
     return await _get(request, "status", _tenant(principal, tenant), _status_key(carrier, code))
 
 
-@router.put("/statuses/{carrier}/{code}", summary="Map a carrier code to a status (wins over the code table)")
+@router.put(
+    "/statuses/{carrier}/{code}",
+    summary="Map a carrier code to a status (wins over the code table)",
+    responses=CREATED,
+)
 async def put_status_override(
     request: Request, response: Response, principal: Manager, carrier: str, code: str,
     body: StatusOverrideBody, tenant: TenantParam = None,
