@@ -3,6 +3,13 @@
 Migrations are ``NNNN_name.sql`` files in a package (the kit's own first, then the service's), each
 applied once, in order, inside a transaction, and recorded in ``<schema>.schema_migrations``.
 An advisory lock keeps two instances starting together from applying the same file twice.
+
+Behind PgBouncer in transaction mode (``pooler="pgbouncer"``) a connection is a different server
+session at each transaction, so nothing may live in the session: no prepared-statement cache
+(``statement_cache_size=0``) and no ``search_path`` startup parameter (PgBouncer refuses parameters it
+does not know). The schema then comes from the role — one role per service, named after its schema
+(the default ``"$user", public`` finds it) or given ``ALTER ROLE … SET search_path`` — and is checked
+at start-up. Whatever needs a session uses a direct pool instead (docs/database.md).
 """
 
 from __future__ import annotations
@@ -10,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import re
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 __all__ = [
     "DB_UNAVAILABLE",
     "Migration",
+    "PoolerSetupError",
     "apply_migrations",
     "create_pool",
     "load_migrations",
@@ -59,9 +67,23 @@ def load_migrations(*packages: str) -> list[Migration]:
     return found
 
 
-async def create_pool(dsn: str, schema: str, *, max_size: int = 10, application_name: str = "rastro") -> Any:
-    """A pool whose connections see the service schema first. The schema is created if missing."""
+class PoolerSetupError(RuntimeError):
+    """Connections through the transaction pooler do not see the service's schema first."""
+
+
+async def create_pool(
+    dsn: str,
+    schema: str,
+    *,
+    max_size: int = 10,
+    application_name: str = "rastro",
+    pooler: Literal["none", "pgbouncer"] = "none",
+) -> Any:
+    """A pool whose connections see the service schema first. The schema is created if missing —
+    except through a pooler, where it must already exist (the direct pool migrates first)."""
     _check_ident(schema)
+    if pooler == "pgbouncer":
+        return await _create_pooled(dsn, schema, max_size, application_name)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -73,6 +95,26 @@ async def create_pool(dsn: str, schema: str, *, max_size: int = 10, application_
         max_size=max_size,
         server_settings={"search_path": f'"{schema}",public', "application_name": application_name},
     )
+
+
+async def _create_pooled(dsn: str, schema: str, max_size: int, application_name: str) -> Any:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        statement_cache_size=0,  # a named statement would be missing on the next server connection
+        server_settings={"application_name": application_name},  # one of the parameters PgBouncer tracks
+    )
+    found = await pool.fetchval("SELECT current_schema()")
+    if found != schema:
+        role = await pool.fetchval("SELECT current_user")
+        await pool.close()
+        raise PoolerSetupError(
+            f"through the pooler, role {role!r} sees schema {found!r} first, not {schema!r}: give each"
+            f' service its own role named after its schema, or ALTER ROLE "{role}" SET search_path ='
+            f' "{schema}", public (docs/database.md)'
+        )
+    return pool
 
 
 async def apply_migrations(pool: Any, schema: str, packages: tuple[str, ...]) -> list[str]:

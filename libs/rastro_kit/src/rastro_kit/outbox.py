@@ -145,6 +145,10 @@ def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
 
 
 class OutboxRelay:
+    """``pool`` must hand out real sessions (``Runtime.session_pool``: straight to Postgres, never through
+    a transaction pooler): the leader holds its advisory lock and its LISTEN on one connection, and
+    publishes through it."""
+
     def __init__(
         self,
         pool: Any,

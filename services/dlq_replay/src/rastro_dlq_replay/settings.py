@@ -31,3 +31,9 @@ class DlqReplaySettings(KitSettings):
     job_poll_interval_s: float = Field(
         default=1.0, gt=0, description="how often the replay worker looks for jobs when not woken"
     )
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="days a dead letter (replayed or not) is kept after its last change, and a finished"
+        " replay job after it ended (docs/database.md)",
+    )

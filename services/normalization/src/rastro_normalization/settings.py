@@ -15,3 +15,9 @@ class NormalizationSettings(KitSettings):
 
     service_name: str = "normalization"
     http_port: int = Field(default=8002, validation_alias=AliasChoices("RASTRO_HTTP_PORT"))
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="days a finished (delivered, returned, cancelled) shipment is kept after its last change,"
+        " with its timeline; also order events and order facts of that age (docs/database.md)",
+    )

@@ -93,13 +93,17 @@ class Dispatcher:
         self._done = asyncio.Event()
         self._started = False
         self.claim_rounds = 0  # how many times it looked for due messages
+        self._listen_pool: Any = None
 
     async def run(self, runtime: Runtime) -> None:
         """The ``background`` entry point of the service definition."""
-        await self.serve(runtime.pool)
+        await self.serve(runtime.pool, listen_pool=runtime.session_pool)
 
-    async def serve(self, pool: Any) -> None:
+    async def serve(self, pool: Any, *, listen_pool: Any = None) -> None:
+        """``listen_pool`` (default ``pool``) holds the LISTEN connection: a real session, never one
+        through a transaction pooler, where notifications would go to whoever has the server next."""
         self._started, self._done = True, asyncio.Event()
+        self._listen_pool = listen_pool if listen_pool is not None else pool
         graceful = False
         try:
             async with self._client_factory(self._settings) as client:
@@ -134,13 +138,16 @@ class Dispatcher:
                 if self.claim_rounds > rounds:  # it worked for a while: a new outage starts short
                     backoff = 0.5
                 log.warning("dispatcher_db_unavailable", error=repr(exc), retry_in_s=backoff)
+                # A wake left set (the lost LISTEN connection's termination callback sets it) would end
+                # every backoff at once: a reconnect loop as fast as the CPU allows, for the whole outage.
+                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)
 
     async def _listen_and_dispatch(self, pool: Any, sender: WebhookSender) -> None:
         channel = self._settings.notify_channel
-        async with pool.acquire() as listener:
+        async with self._listen_pool.acquire() as listener:
             await listener.add_listener(channel, self._on_notify)
             listener.add_termination_listener(self._on_notify)
             try:

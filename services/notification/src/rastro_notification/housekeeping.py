@@ -38,7 +38,7 @@ class Housekeeping:
             try:
                 await self.refresh_gauges(runtime.pool)
                 if time.monotonic() >= self._next_purge:
-                    await self.purge_once(runtime.pool)
+                    await self.purge_once(runtime.session_pool)  # its lock needs a real session
                     self._next_purge = time.monotonic() + self._settings.purge_interval_s
             except DB_UNAVAILABLE as exc:
                 log.warning("housekeeping_db_unavailable", error=repr(exc))

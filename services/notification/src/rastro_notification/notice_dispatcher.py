@@ -66,16 +66,19 @@ class NoticeDispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self.rounds = 0
+        self._listen_pool: Any = None
 
     async def run(self, runtime: Runtime) -> None:
-        await self.serve(runtime.pool)
+        await self.serve(runtime.pool, listen_pool=runtime.session_pool)
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
-    async def serve(self, pool: Any) -> None:
-        """Until ``stop()``: the default channels (SMTP e-mail, messaging webhook) unless given."""
+    async def serve(self, pool: Any, *, listen_pool: Any = None) -> None:
+        """Until ``stop()``: the default channels (SMTP e-mail, messaging webhook) unless given.
+        ``listen_pool`` (default ``pool``) holds the LISTEN: a real session, never a pooler's."""
+        self._listen_pool = listen_pool if listen_pool is not None else pool
         if self._given_channels is not None:
             self._channels = self._given_channels
             await self._serve(pool)
@@ -94,7 +97,7 @@ class NoticeDispatcher:
     async def _serve(self, pool: Any) -> None:
         while not self._stopping:
             try:
-                async with pool.acquire() as listener:
+                async with self._listen_pool.acquire() as listener:
                     await listener.add_listener(self._channel_name, self._on_notify)
                     try:
                         await self._loop(pool)

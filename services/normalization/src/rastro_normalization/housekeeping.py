@@ -1,0 +1,84 @@
+"""Retention of the shipment read model, one of the kit housekeeper's rules (run hourly, after the
+inbox, by one instance): without it every shipment and every timeline entry would stay forever.
+
+What goes, once older than ``RASTRO_NORMALIZATION_RETENTION_DAYS`` (365):
+
+- finished shipments (``delivered``, ``returned``, ``cancelled``) whose row has not changed for that
+  long, with their timelines. A shipment still in progress is never purged, however old. An event that
+  arrives later for a purged shipment starts it again from that event (the revision of the new row is
+  NULL, so no consumer trusts a cached copy);
+- order events stored that long ago (orders never shipped; shipped ones are copied into timelines);
+- order facts not updated for that long.
+
+Shipments are taken ``FOR UPDATE SKIP LOCKED``: the purge never waits for a row a consumer holds (so it
+cannot deadlock with the consumer's key-ordered locks), and a consumer that wants a row being purged
+waits one short batch, then creates it afresh. Indexes each statement uses: migration 0005 and the
+EXPLAIN output in docs/database.md.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rastro_kit.housekeeping import BATCH, Purge, delete_in_batches
+from rastro_normalization.settings import NormalizationSettings
+
+__all__ = ["ENTRIES_PER_SHIPMENT", "FINISHED_SHIPMENTS", "purge_read_model", "retention"]
+
+ENTRIES_PER_SHIPMENT = 10  # a typical journey (docs/capacity.md), to size a batch of shipments
+
+# The status list is written exactly as in the partial index shipments_finished (migration 0005).
+FINISHED_SHIPMENTS = """
+WITH doomed AS (
+    SELECT tenant_id, tracking_number FROM shipments
+    WHERE status IN ('cancelled', 'delivered', 'returned') AND updated_at < now() - $1::interval
+    LIMIT $2 FOR UPDATE SKIP LOCKED
+), timeline AS (
+    DELETE FROM timeline_entries t USING doomed d
+    WHERE t.tenant_id = d.tenant_id AND t.tracking_number = d.tracking_number RETURNING 1
+), gone AS (
+    DELETE FROM shipments s USING doomed d
+    WHERE s.tenant_id = d.tenant_id AND s.tracking_number = d.tracking_number RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM timeline) AS timeline_entries
+"""
+_ORDER_EVENTS = """
+WITH gone AS (
+    DELETE FROM order_events WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM order_events WHERE recorded_at < now() - $1::interval LIMIT $2))
+    RETURNING 1
+)
+SELECT count(*) AS order_events FROM gone
+"""
+_ORDER_FACTS = """
+WITH gone AS (
+    DELETE FROM order_facts WHERE (tenant_id, order_id) IN (
+        SELECT tenant_id, order_id FROM order_facts WHERE updated_at < now() - $1::interval
+        LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING 1
+)
+SELECT count(*) AS order_facts FROM gone
+"""
+
+
+async def purge_read_model(
+    pool: Any, older_than: timedelta, batch: int = BATCH, pause_s: float = 0.0
+) -> dict[str, int]:
+    """Delete what is older than ``older_than`` (see the module docstring); rows deleted per table."""
+    # A shipment takes its timeline with it (~10 rows): fewer shipments a batch keep a batch ~``batch`` rows.
+    shipments = max(batch // ENTRIES_PER_SHIPMENT, 1)
+    counts = await delete_in_batches(pool, FINISHED_SHIPMENTS, older_than, batch=shipments, pause_s=pause_s)
+    for sql in (_ORDER_EVENTS, _ORDER_FACTS):
+        counts.update(await delete_in_batches(pool, sql, older_than, batch=batch, pause_s=pause_s))
+    return counts
+
+
+def retention(settings: NormalizationSettings) -> Purge:
+    """The rule ``ServiceDefinition.retention`` takes."""
+    older_than, pause_s = timedelta(days=settings.retention_days), settings.housekeeping_pause_ms / 1000
+
+    async def purge(pool: Any) -> dict[str, int]:
+        return await purge_read_model(pool, older_than, pause_s=pause_s)
+
+    return purge
