@@ -35,8 +35,10 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from rastro_events import EventDecodeError, decode_event
+from rastro_events import Envelope, EventDecodeError, UnsupportedType, decode_event, model_for
+from rastro_events.migrations import EventMigrations
 from rastro_events.topics import replay_topic, retry_topic
+from rastro_events.upcasting import older_majors_read_as, upcast_event
 from rastro_kit.db import DB_UNAVAILABLE
 from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_kit.failure_routing import FailureRouter, error_message, not_before
@@ -80,8 +82,13 @@ class ConsumerRunner:
 
     ``handlers`` maps CloudEvents types to typed handlers; a record of any other type is a dead letter
     (``unsupported_type``). ``raw_handler`` instead receives every record undecoded (the dead-letter
-    store uses it); the inbox key is then topic:partition:offset. ``batch_handler`` (with ``handlers``
-    only) takes the fast path's new records all at once; ``handlers`` still serve the isolated path.
+    store uses it); the inbox key is then topic:partition:offset:timestamp. ``batch_handler`` (with
+    ``handlers`` only) takes the fast path's new records all at once; ``handlers`` still serve the
+    isolated path.
+
+    Older majors of a handled event that upcasters reach are read too (their topics added), and handed to
+    the handler upcast. ``migrations`` (open windows, docs/upgrades.md) reaches ``HandlerContext.emit``,
+    and turns a record of a window's major this consumer cannot read into a skipped twin, not a dead letter.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class ConsumerRunner:
         topic_pattern: str | None = None,
         max_records: int = 500,
         batch_handler: BatchHandler | None = None,
+        migrations: EventMigrations | None = None,
     ) -> None:
         if (handlers is None) == (raw_handler is None):
             raise ValueError("give exactly one of handlers or raw_handler")
@@ -106,12 +114,17 @@ class ConsumerRunner:
         self._batch_handler = batch_handler
         self.service, self.group_id, self._pool = service, group_id, pool
         self._handlers = dict(handlers or {})
-        self._accept = frozenset(self._handlers)
+        # Older majors read through upcasters: empty (nothing to do per record) unless an event has several.
+        self._read_as = older_majors_read_as(self._handlers)
+        self._accept = frozenset(self._handlers) | frozenset(self._read_as)
+        self.migrations = migrations or None  # replaceable: a redeploy with other windows, in tests
         self._raw_handler = raw_handler
         self._delays = tuple(retry_delays_s)
         self._failures = FailureRouter(service, group_id, self._delays)
         self._retry_topics = [retry_topic(service, n) for n in range(1, len(self._delays) + 1)]
-        self._topics = [*topics, replay_topic(service), *self._retry_topics]
+        older = [m.topic for t in self._read_as if (m := model_for(t)) is not None]
+        self.topics = tuple(dict.fromkeys([*topics, *older]))  # the main topics, without retries/replay
+        self._topics = [*self.topics, replay_topic(service), *self._retry_topics]
         # A pattern consumer still owns its retry tiers and replay topic: fold them into the pattern.
         own = rf"^rastro\.{re.escape(service)}\.(?:retry\.\d+|replay)$"
         self._pattern = f"(?:{topic_pattern})|(?:{own})" if topic_pattern else None
@@ -289,7 +302,8 @@ class ConsumerRunner:
     async def _process_fast(self, conn: Any, due: list[ConsumerRecord[bytes, bytes]]) -> list[_Outcome]:
         """Every record succeeds, or ``_Isolate`` is raised. Undecodable records are dead-lettered here:
         they wrote nothing before failing, so they need no savepoint."""
-        contexts = [HandlerContext(conn=conn, service=self.service, record=r) for r in due]
+        m = self.migrations
+        contexts = [HandlerContext(conn=conn, service=self.service, record=r, migrations=m) for r in due]
         decoded: list[str | EventDecodeError] = []
         bind = self._batch_handler is None  # a batch is handled as one: no per-record log context
         for ctx in contexts:
@@ -326,9 +340,7 @@ class ConsumerRunner:
         work: list[HandlerContext] = []
         for ctx, event_id in zip(contexts, decoded, strict=True):
             if isinstance(event_id, EventDecodeError):
-                outcome = await self._failures.dead_letter(
-                    conn, ctx.record, event_id.reason, error_message(event_id)
-                )
+                outcome = await self._undecodable(conn, ctx.record, event_id)
             elif event_id not in fresh:
                 outcome = "duplicate"
             else:
@@ -379,7 +391,9 @@ class ConsumerRunner:
 
     async def _route(self, conn: Any, record: ConsumerRecord[bytes, bytes], exc: Exception) -> str:
         """Where a failed record goes (the outcome): the DLQ, or the next retry tier."""
-        if isinstance(exc, PermanentError | EventDecodeError):
+        if isinstance(exc, EventDecodeError):
+            return await self._undecodable(conn, record, exc)
+        if isinstance(exc, PermanentError):
             return await self._failures.dead_letter(conn, record, str(exc.reason), error_message(exc))
         if isinstance(exc, TransientError):
             return await self._failures.retry(conn, record, error_message(exc))
@@ -389,11 +403,23 @@ class ConsumerRunner:
             conn, record, Reason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}"
         )
 
+    async def _undecodable(
+        self, conn: Any, record: ConsumerRecord[bytes, bytes], exc: EventDecodeError
+    ) -> str:
+        """A record this consumer cannot read is a dead letter, except, in a migration window, the twin of
+        an event that reaches it in the window's oldest major, which it reads: that one is skipped."""
+        if self.migrations and isinstance(exc, UnsupportedType):
+            ce_type = _envelope_type(record.value)
+            if ce_type is not None and self.migrations.is_twin(ce_type, self._accept):
+                log.info("migration_twin_skipped", ce_type=ce_type, topic=record.topic, offset=record.offset)
+                return "twin_skipped"
+        return await self._failures.dead_letter(conn, record, exc.reason, error_message(exc))
+
     async def _handle_fast(
         self, conn: Any, ctx: HandlerContext, decoded: str | EventDecodeError, fresh: set[str]
     ) -> str:
         if isinstance(decoded, EventDecodeError):
-            return await self._failures.dead_letter(conn, ctx.record, decoded.reason, error_message(decoded))
+            return await self._undecodable(conn, ctx.record, decoded)
         if decoded not in fresh:
             return "duplicate"
         fresh.discard(decoded)  # the same id twice in one batch: the second is a duplicate
@@ -442,7 +468,7 @@ class ConsumerRunner:
     async def _process_record(self, conn: Any, record: ConsumerRecord[bytes, bytes]) -> _Outcome:
         """The isolated path: one savepoint per record, so a failure leaves its neighbours intact."""
         started = time.perf_counter()
-        ctx = HandlerContext(conn=conn, service=self.service, record=record)
+        ctx = HandlerContext(conn=conn, service=self.service, record=record, migrations=self.migrations)
         outcome = "processed"
         try:
             async with conn.transaction():
@@ -464,8 +490,12 @@ class ConsumerRunner:
     def _decode(self, ctx: HandlerContext, *, bind: bool = True) -> str:
         record = ctx.record
         if self._raw_handler is not None:
-            return f"{record.topic}:{record.partition}:{record.offset}"
+            # The timestamp too: a broker that lost its log (Tansu restarted, a topic re-created) hands
+            # the same offsets out again, to other records, which an offset alone would take for repeats.
+            return f"{record.topic}:{record.partition}:{record.offset}:{record.timestamp}"
         envelope, payload = decode_event(record.value, self._accept)
+        if self._read_as and envelope.type in self._read_as:  # a stored older major: upcast it
+            envelope, payload = upcast_event(envelope, payload, self._read_as[envelope.type])
         ctx.envelope = envelope
         ctx.payload = payload
         if bind:
@@ -491,6 +521,14 @@ class ConsumerRunner:
 def _trace_id(traceparent: str | None) -> str | None:
     parts = (traceparent or "").split("-")
     return parts[1] if len(parts) == 4 else None
+
+
+def _envelope_type(value: bytes | None) -> str | None:
+    """The ``type`` of a record decode_event rejected as unsupported (so its envelope is valid)."""
+    try:
+        return Envelope.model_validate_json(value or b"").type
+    except ValueError:
+        return None
 
 
 def _event_id(ctx: HandlerContext) -> str:

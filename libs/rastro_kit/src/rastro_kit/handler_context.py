@@ -11,6 +11,7 @@ from aiokafka import ConsumerRecord
 
 from rastro_events import Envelope, Payload
 from rastro_events.encoding import EncodedEvent, encode_new_event
+from rastro_events.migrations import EventMigrations, encode_in_window
 
 __all__ = ["BatchHandler", "Handler", "HandlerContext", "RawHandler", "RecordsFailed"]
 
@@ -21,6 +22,8 @@ class HandlerContext:
 
     Emitted events are collected and written to the outbox by the runner in the same transaction, after
     the handler returned (all of a batch's in one round trip), so a handler that fails emits nothing.
+    ``migrations`` (the open migration windows, ``RASTRO_EVENT_MIGRATIONS``) makes ``emit`` publish an
+    event of a migrating type in every major of its window, one record each, with one event id.
     """
 
     conn: Any
@@ -29,6 +32,7 @@ class HandlerContext:
     envelope: Envelope | None = None
     payload: Any = None
     emitted: list[EncodedEvent] = field(default_factory=list)
+    migrations: EventMigrations | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -44,7 +48,21 @@ class HandlerContext:
         time: datetime | None = None,
         event_id: str | None = None,
     ) -> EncodedEvent:
-        """Queue an event for the outbox of this transaction; trace context is carried on."""
+        """Queue an event for the outbox of this transaction; trace context is carried on. In a migration
+        window of its type, every major of the window is queued; the form of ``payload`` is returned."""
+        if self.migrations and payload.event_name in self.migrations.windows:
+            forms = encode_in_window(
+                payload,
+                self.migrations,
+                tenant_id=tenant_id or self.tenant_id,
+                source=f"/rastro/{self.service}",
+                time=time,
+                event_id=event_id,
+                traceparent=self.envelope.traceparent if self.envelope else None,
+            )
+            self.emitted.extend(forms)
+            own = payload.ce_type().encode()
+            return next(form for form in forms if form.ce_type == own)
         encoded = encode_new_event(
             payload,
             tenant_id=tenant_id or self.tenant_id,
