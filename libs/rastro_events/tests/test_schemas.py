@@ -76,3 +76,4 @@ def test_unknown_type_and_missing_offset() -> None:
 def test_event_ids_sort_by_time_and_are_unique() -> None:
     ids = [new_event_id() for _ in range(1000)]
     assert len(set(ids)) == 1000 and all(len(i) == 26 for i in ids)
+    assert ids == sorted(ids)  # within one millisecond too: the random part counts up

@@ -32,24 +32,38 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # every 10-bit value as two characters
 _time_prefix: tuple[int, str] = (-1, "")
+_last_random = 0  # the random part of the last id of the current millisecond (monotonic ULIDs)
 _random = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))  # forked workers must not collide
+
+
+def _reseed_after_fork() -> None:  # forked workers must not collide: new seed, and no shared sequence
+    global _time_prefix
+    _random.seed(os.urandom(32))
+    _time_prefix = (-1, "")
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def new_event_id() -> str:
-    """A ULID: 48 bits of milliseconds + 80 random bits, sortable by creation time.
+    """A ULID: 48 bits of milliseconds + 80 random bits, sortable by creation time, also within one
+    millisecond of one process (the monotonic variant of the ULID spec: the random part counts up).
 
     Hot path (one per event): the time part is computed once per millisecond, and the random part's 80
     bits are written 10 at a time from a table of character pairs (Crockford's base32, most significant
     first, as ``base64.b32encode`` would and several times faster).
     """
-    global _time_prefix
+    global _time_prefix, _last_random
     ms = time.time_ns() // 1_000_000
     if _time_prefix[0] != ms:
         _time_prefix = (ms, "".join(_CROCKFORD[(ms >> shift) & 31] for shift in range(45, -1, -5)))
-    # Uniqueness, not secrecy, is what an event id needs: a PRNG seeded from the OS is enough and
-    # avoids a system call per id.
-    r, p = _random.getrandbits(80), _PAIRS
+        # Uniqueness, not secrecy, is what an event id needs: a PRNG seeded from the OS is enough and
+        # avoids a system call per id. The first id of a millisecond starts at a random point below
+        # 2**79, so the next ones of that millisecond can count up from it without wrapping.
+        r = _random.getrandbits(79)
+    else:
+        r = _last_random + 1  # monotonic within a millisecond: ids sort in creation order
+    _last_random, p = r, _PAIRS
     return (
         _time_prefix[1]
         + p[r >> 70]
