@@ -4,17 +4,21 @@ request metrics, and a body-size limit."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any, cast
 
-from fastapi import Depends, FastAPI, Request
+from asyncpg.exceptions import DataError as PostgresDataError
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rastro_kit import audit
 from rastro_kit.auth import Principal
 from rastro_kit.db import DB_UNAVAILABLE
 from rastro_kit.logs import get_logger
 from rastro_kit.metrics import HTTP_REQUESTS
+from rastro_kit.openapi_problems import document_problems
 
 __all__ = [
     "PROBLEM_JSON",
@@ -95,6 +99,7 @@ def install_http_plumbing(
 ) -> None:
     """Problem+json handlers, request metrics, and the body limit; ``streaming_paths`` (prefixes) read
     their bodies as a stream and set no size limit (e.g. CSV imports)."""
+    document_problems(app)
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> Response:
@@ -111,9 +116,21 @@ def install_http_plumbing(
             errors=field_errors(exc),
         )
 
+    @app.exception_handler(PostgresDataError)
+    async def _unstorable(_: Request, exc: Exception) -> Response:
+        # Input that passed validation yet cannot be a query argument or a value in Postgres: an integer
+        # over 64 bits, NUL in text, a time without a UTC equivalent. The request's fault: 422, not 500.
+        log.warning("request_value_refused_by_database", error=repr(exc))
+        return problem(
+            422,
+            "A value is out of range, or holds characters that cannot be stored (such as NUL).",
+            type_="validation-error",
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail) if exc.detail else None, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, str(exc.detail) if exc.detail else None, headers=headers)
 
     async def _db_down(_: Request, exc: Exception) -> Response:
         log.warning("database_unavailable", error=repr(exc))
@@ -125,7 +142,7 @@ def install_http_plumbing(
         )
 
     for unavailable in DB_UNAVAILABLE:
-        app.add_exception_handler(unavailable, _db_down)
+        app.add_exception_handler(cast(type[Exception], unavailable), _db_down)
 
     @app.middleware("http")
     async def _limits_and_metrics(
@@ -145,7 +162,16 @@ def install_http_plumbing(
         return response
 
 
-async def _principal(request: Request) -> Principal:
+# Documents the key in the OpenAPI (a security scheme on each route that needs one); the key itself is
+# read from the raw header below, so a malformed one is a 401 like a missing one.
+_BEARER = HTTPBearer(
+    scheme_name="apiKey", description="An API key: `Authorization: Bearer <key>`.", auto_error=False
+)
+
+
+async def _principal(
+    request: Request, _documented: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+) -> Principal:
     runtime = request.app.state.runtime
     principal: Principal | None = await runtime.authenticator.authenticate(
         request.headers.get("authorization")
@@ -157,6 +183,7 @@ async def _principal(request: Request) -> Principal:
             type_="unauthorized",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    audit.bind(principal, request)  # who and from where, for audit entries written below the route
     return principal
 
 
@@ -173,9 +200,10 @@ def require_scope(scope: str) -> Any:
 
 def tenant_scope(principal: Principal, requested: str | None) -> str | None:
     """The tenant a request acts on. A tenant key acts on its own tenant only (another one is 404, so
-    its existence does not leak); an operator key acts on the one it names, or on all (None)."""
+    its existence does not leak) or, for a 3PL key, on a tenant it lists (docs/roles.md); an operator key
+    acts on the one it names, or on all (None)."""
     if principal.tenant_id is None:
         return requested
-    if requested is not None and requested != principal.tenant_id:
+    if requested is not None and not principal.acts_for(requested):
         raise ProblemError(404, "Not found.")
-    return principal.tenant_id
+    return requested or principal.tenant_id

@@ -6,6 +6,7 @@ order events. Each is validated alone, so one bad event in a batch never spoils 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,9 @@ def read_event(index: int, item: Any) -> Accepted | Rejected:
         payload = model.__pydantic_validator__.validate_python(item)
     except ValidationError as exc:
         return Rejected(index, [_field_error(e) for e in exc.errors()])
+    nul = _nul_field(item)
+    if nul is not None:  # Postgres stores no NUL in text or jsonb: refused here, by index, not the batch
+        return Rejected(index, [{"field": nul, "message": "must not contain NUL characters (\\u0000)"}])
     return Accepted(index, payload, event_id)
 
 
@@ -71,6 +75,26 @@ def read_events(items: list[Any]) -> tuple[list[Accepted], list[Rejected]]:
         result = read_event(i, item)
         (accepted if isinstance(result, Accepted) else rejected).append(result)  # type: ignore[arg-type]
     return accepted, rejected
+
+
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The first field (``location.city``, ``raw.items.0``) whose name or text holds a NUL, if any."""
+    if isinstance(value, str):
+        return (path or "(event)") if "\x00" in value else None
+    if isinstance(value, dict):
+        children: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, child in children:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where.replace("\x00", "\\u0000")  # the answer (maybe stored) holds no NUL either
+        found = _nul_field(child, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _field_error(err: Any) -> dict[str, str]:
