@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from rastro_cli.audit import audit_app
 from rastro_cli.devstack.cli import dev_app, topics_app
 from rastro_cli.dlq import dlq_app
 from rastro_cli.imports import import_file
+from rastro_cli.privacy import privacy_app
 from rastro_cli.proof import check_command, loadgen_command
 from rastro_cli.tenants import keys_app, tenants_app
 from rastro_eta.cli import eta_app
@@ -25,3 +27,5 @@ app.command(name="loadgen")(loadgen_command)
 app.command(name="check")(check_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(eta_app, name="eta")
+app.add_typer(audit_app, name="audit")
+app.add_typer(privacy_app, name="privacy")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from rastro_events.personal import Recipient
 from rastro_events.taxonomy import Status
 
 __all__ = [
@@ -66,6 +67,7 @@ class Money(BaseModel):
 
 _CHANNEL = "where the order was sold (web shop, app, a marketplace): the KPIs' channel"
 _COST = "what the tenant pays the carrier for this shipment: the KPIs' cost per delivery"
+_RECIPIENT = "who receives it: personal data, encrypted at rest and redacted in logs (docs/privacy.md)"
 
 
 class _OrderEvent(Payload):
@@ -86,6 +88,7 @@ class OrderCreated(_OrderEvent):
     promised_date: date | None = None
     sales_channel: str | None = Field(default=None, max_length=64, description=_CHANNEL)
     shipping_cost: Money | None = Field(default=None, description=_COST)
+    recipient: Recipient | None = Field(default=None, description=_RECIPIENT)
 
 
 class InvoiceIssued(_OrderEvent):
@@ -104,6 +107,7 @@ class OrderShipped(_OrderEvent):
     promised_date: date | None = None
     sales_channel: str | None = Field(default=None, max_length=64, description=_CHANNEL)
     shipping_cost: Money | None = Field(default=None, description=_COST)
+    recipient: Recipient | None = Field(default=None, description=_RECIPIENT)
 
 
 class OrderCancelled(_OrderEvent):
@@ -222,6 +226,12 @@ class ApiKeyRecord(Payload):
     name: str | None = None
     expires_at: datetime | None = None
     revoked: bool = False
+    role: str | None = Field(
+        default=None, description="named role (docs/roles.md); when set it decides the scopes"
+    )
+    tenants: list[str] = Field(
+        default_factory=list, description="further tenants the key may act for (a 3PL operator)"
+    )
 
     def shipment_key(self) -> str:
         return self.key_id

@@ -17,14 +17,16 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from rastro_kit.audit import MIN_AUDIT_RETENTION_DAYS, purge_expired
+from rastro_kit.audit_api import audit_router
 from rastro_kit.auth import Authenticator, KeyDirectory, KeyResolver
 from rastro_kit.consumer import BatchHandler, ConsumerRunner, Handler, RawHandler
 from rastro_kit.consumer_lag import BacklogMonitor, WatchedGroup
 from rastro_kit.db import apply_migrations, create_pool, pending_migrations
-from rastro_kit.housekeeping import Housekeeper
+from rastro_kit.housekeeping import Housekeeper, Purge
 from rastro_kit.http import install_http_plumbing
 from rastro_kit.kafka import make_consumer, make_producer
 from rastro_kit.logs import configure_logging, get_logger
@@ -59,6 +61,7 @@ class ServiceDefinition:
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     on_stop: Callable[[Runtime], Awaitable[None]] | None = None  # before background tasks are cancelled
     streaming_paths: tuple[str, ...] = ()  # path prefixes exempt from the body-size limit
+    retention: Sequence[Purge] = ()  # the service's own retention rules, run after the inbox's
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +73,9 @@ class Runtime:
         self.settings = definition.settings
         self.service = self.settings.service_name
         self.pool: Any = None
+        # Connections with a session of their own (leader locks, LISTEN, migrations): the same pool as
+        # ``pool``, except behind a transaction pooler, where it is a small pool straight to Postgres.
+        self.session_pool: Any = None
         self.producer: Any = None
         self.relay: OutboxRelay | None = None
         self.runners: list[ConsumerRunner] = []
@@ -85,17 +91,43 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
-        self.pool = await create_pool(
-            s.database_url, s.schema, max_size=s.db_pool_size, application_name=self.service
-        )
-        applied = await apply_migrations(self.pool, s.schema, self.definition.migrations)
+        if s.database_pooler == "pgbouncer":
+            assert s.database_direct_url is not None  # the settings validated it
+            self.session_pool = await create_pool(
+                s.database_direct_url,
+                s.schema,
+                max_size=s.db_direct_pool_size,
+                application_name=f"{self.service}-session",
+            )
+            applied = await apply_migrations(self.session_pool, s.schema, self.definition.migrations)
+            self.pool = await create_pool(
+                s.database_url,
+                s.schema,
+                max_size=s.db_pool_size,
+                application_name=self.service,
+                pooler="pgbouncer",
+            )
+        else:
+            self.pool = self.session_pool = await create_pool(
+                s.database_url, s.schema, max_size=s.db_pool_size, application_name=self.service
+            )
+            applied = await apply_migrations(self.pool, s.schema, self.definition.migrations)
         self._migrated = True
         log.info("migrations_applied", applied=applied)
         self.producer = make_producer(s)
         await self.producer.start()
-        self.relay = OutboxRelay(self.pool, self.producer, s.schema, self.service)
+        self.relay = OutboxRelay(self.session_pool, self.producer, s.schema, self.service)
         self._spawn("outbox-relay", self.relay.run)
-        keeper = Housekeeper(self.pool, s.schema, self.service, timedelta(days=s.inbox_retention_days))
+        keeper = Housekeeper(
+            self.pool,
+            s.schema,
+            self.service,
+            timedelta(days=s.inbox_retention_days),
+            session_pool=self.session_pool,
+            purges=(*self.definition.retention, *audit_retention(s.audit_retention_days)),
+            pause_s=s.housekeeping_pause_ms / 1000,
+        )
+        self.state["housekeeper"] = keeper
         self._spawn("housekeeping", keeper.run, graceful=False)
         if self.definition.key_resolver is not None:
             resolver = self.definition.key_resolver(self)
@@ -118,10 +150,11 @@ class Runtime:
                 topic_pattern=spec.topic_pattern,
                 max_records=s.max_poll_records,
                 batch_handler=spec.batch_handler,
+                migrations=s.migrations,
             )
             self.runners.append(runner)
             self._spawn(f"consumer-{runner.group_id}", runner.run)
-            watched.append(WatchedGroup(runner.group_id, tuple(spec.topics), spec.topic_pattern))
+            watched.append(WatchedGroup(runner.group_id, runner.topics, spec.topic_pattern))
         self._spawn("backlog-metrics", BacklogMonitor(s, watched, self.pool).run, graceful=False)
         if self.definition.on_start is not None:
             await self.definition.on_start(self)
@@ -169,8 +202,13 @@ class Runtime:
         await _bounded(asyncio.gather(*pending, return_exceptions=True), 5, "cancelled tasks")
         if self.producer is not None:
             await _bounded(self.producer.stop(), 10, "kafka producer")
-        if self.pool is not None and not await _bounded(self.pool.close(), 10, "database pool"):
-            self.pool.terminate()  # connections still busy (e.g. after an outage): close them hard
+        for pool in self._pools():
+            if not await _bounded(pool.close(), 10, "database pool"):
+                pool.terminate()  # connections still busy (e.g. after an outage): close them hard
+
+    def _pools(self) -> list[Any]:
+        """The pools this runtime opened, each once (one, unless behind a transaction pooler)."""
+        return list({id(p): p for p in (self.pool, self.session_pool) if p is not None}.values())
 
     async def readiness(self) -> dict[str, bool]:
         checks = {
@@ -182,8 +220,9 @@ class Runtime:
         }
         with contextlib.suppress(Exception):
             async with asyncio.timeout(3):
-                async with self.pool.acquire() as conn:
-                    checks["database"] = await conn.fetchval("SELECT 1") == 1
+                for pool in self._pools():
+                    async with pool.acquire() as conn:
+                        checks["database"] = await conn.fetchval("SELECT 1") == 1
                 checks["migrations"] = self._migrated and not await pending_migrations(
                     self.pool, self.definition.migrations
                 )
@@ -194,6 +233,15 @@ class Runtime:
         if self.directory is not None:
             checks["api_keys"] = self.directory.caught_up.is_set()
         return checks
+
+
+def audit_retention(days: int) -> tuple[Purge, ...]:
+    """The audit log's retention rule for housekeeping; none when ``days`` is 0 (kept forever)."""
+    if days <= 0:
+        return ()
+    if days < MIN_AUDIT_RETENTION_DAYS:  # the table's trigger would refuse the purge anyway
+        raise ValueError(f"RASTRO_AUDIT_RETENTION_DAYS is 0 (forever) or at least {MIN_AUDIT_RETENTION_DAYS}")
+    return (functools.partial(purge_expired, retention=timedelta(days=days)),)
 
 
 async def _bounded(step: Awaitable[Any], seconds: float, what: str) -> bool:
@@ -241,12 +289,13 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in definition.routers:
         app.include_router(router)
+    app.include_router(audit_router(settings.service_name))  # GET /v1/audit/<service> (docs/audit.md)
     return app
 
 

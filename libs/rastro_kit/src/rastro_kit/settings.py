@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rastro_events.migrations import EventMigrations
 
 __all__ = ["KitSettings"]
 
@@ -68,6 +70,17 @@ class KitSettings(BaseSettings):
         validation_alias=_env("RASTRO_ADMIN_API_KEY"),
         description="operator key that sees every tenant",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("RASTRO_MASTER_KEY"),
+        description="base64 of 32 bytes: encrypts the per-tenant keys of personal data at rest (read by"
+        " rastro_kit.personal_data; development mode generates .rastro/master.key)",
+    )
+    master_key_file: str | None = Field(
+        default=None,
+        validation_alias=_env("RASTRO_MASTER_KEY_FILE"),
+        description="a file holding the master key instead (a mounted secret)",
+    )
     retry_delays: str = Field(
         default="10,60,600",
         validation_alias=_env("RASTRO_RETRY_DELAYS"),
@@ -81,6 +94,12 @@ class KitSettings(BaseSettings):
         description="longest a fetch waits for records; Apache Kafka answers as soon as records arrive,"
         " the embedded Tansu only at this deadline, so it bounds the latency of each hop there",
     )
+    audit_retention_days: int = Field(
+        default=1825,
+        ge=0,
+        validation_alias=_env("RASTRO_AUDIT_RETENTION_DAYS"),
+        description="days audit entries are kept before housekeeping purges them (0: forever, else >= 30)",
+    )
     inbox_retention_days: int = Field(
         default=30,
         ge=1,
@@ -88,6 +107,30 @@ class KitSettings(BaseSettings):
         description="days an inbox row (proof an event was handled) is kept; longer than any redelivery",
     )
     db_pool_size: int = Field(default=10, validation_alias=_env("RASTRO_DB_POOL_SIZE"))
+    housekeeping_pause_ms: float = Field(
+        default=50.0,
+        ge=0,
+        validation_alias=_env("RASTRO_HOUSEKEEPING_PAUSE_MS"),
+        description="pause between two batches of a retention purge, so the live path keeps the database"
+        " (docs/database.md: measured cost with and without)",
+    )
+    database_pooler: Literal["none", "pgbouncer"] = Field(
+        default="none",
+        validation_alias=_env("RASTRO_DATABASE_POOLER"),
+        description="pgbouncer: DATABASE_URL is a PgBouncer in transaction mode (no prepared-statement"
+        " cache; the schema comes from the role), and what needs a session uses DATABASE_DIRECT_URL",
+    )
+    database_direct_url: str | None = Field(
+        default=None,
+        validation_alias=_env("DATABASE_DIRECT_URL"),
+        description="Postgres itself, past the pooler: migrations, leader locks, LISTEN (docs/database.md)",
+    )
+    db_direct_pool_size: int = Field(
+        default=5,
+        ge=2,
+        validation_alias=_env("RASTRO_DB_DIRECT_POOL_SIZE"),
+        description="most direct (session) connections with RASTRO_DATABASE_POOLER=pgbouncer",
+    )
     metrics_refresh_s: float = Field(
         default=15.0,
         gt=0,
@@ -102,6 +145,12 @@ class KitSettings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", validation_alias=_env("RASTRO_HTTP_HOST"))
     http_port: int = Field(default=8000, validation_alias=_env("RASTRO_HTTP_PORT"))
     log_level: str = Field(default="INFO", validation_alias=_env("RASTRO_LOG_LEVEL"))
+    event_migrations: str = Field(
+        default="",
+        validation_alias=_env("RASTRO_EVENT_MIGRATIONS"),
+        description="open migration windows of events, e.g. tracking.raw:1->2: every major of the window"
+        " is published, with one event id, and a consumer skips the twins it cannot read (docs/upgrades.md)",
+    )
 
     @model_validator(mode="after")
     def _kafka_credentials(self) -> KitSettings:
@@ -114,7 +163,22 @@ class KitSettings(BaseSettings):
             )
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
             raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (client certificate)")
+        if self.database_pooler == "pgbouncer" and not self.database_direct_url:
+            raise ValueError(
+                "RASTRO_DATABASE_POOLER=pgbouncer needs DATABASE_DIRECT_URL (Postgres itself, for migrations,"
+                " leader locks and LISTEN, which a transaction pooler cannot carry)"
+            )
         return self
+
+    @field_validator("event_migrations")
+    @classmethod
+    def _migration_windows(cls, value: str) -> str:
+        EventMigrations.parse(value)  # a typo fails at start-up, not in the middle of a rollout
+        return value
+
+    @property
+    def migrations(self) -> EventMigrations:
+        return EventMigrations.parse(self.event_migrations)
 
     @property
     def retry_delays_s(self) -> tuple[float, ...]:

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from rastro_dlq_replay import api, api_bulk, api_jobs
+from rastro_dlq_replay import api, api_bulk, api_jobs, privacy
 from rastro_dlq_replay.handlers import store_dead_letter
+from rastro_dlq_replay.housekeeping import retention
 from rastro_dlq_replay.replay_jobs import ReplayWorker
 from rastro_dlq_replay.settings import DLQ_SOURCE_PATTERN, DlqReplaySettings
+from rastro_kit.personal_data import require_master_key
 from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
 
 __all__ = ["build_app", "main"]
@@ -33,6 +35,7 @@ def _consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
 async def _start_worker(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, DlqReplaySettings)
+    require_master_key(settings.development)  # dead-letter values are sealed with it (docs/privacy.md)
     runtime.state["replay_worker"] = ReplayWorker(runtime.pool, poll_interval_s=settings.job_poll_interval_s)
 
 
@@ -49,10 +52,11 @@ def build_app(settings: DlqReplaySettings) -> FastAPI:
             description="The dead letters of every Rastro service: list, show, replay and purge them.",
             migrations=(MIGRATIONS,),
             # Fixed paths (audit, export, purge) before /v1/dead-letters/{id}, which would take them as ids.
-            routers=[api_bulk.router, api.router, api_jobs.router],
+            routers=[api_bulk.router, api.router, api_jobs.router, privacy.router],
             consumers=_consumers,
             on_start=_start_worker,
             background=[_run_worker],
+            retention=(retention(settings),),
         )
     )
 

@@ -8,6 +8,7 @@ from rastro_events.topics import ETA, ORDERS, TRACKING_RAW
 from rastro_kit.service import ConsumerSpec, ServiceDefinition, create_app, serve
 from rastro_normalization.api import router
 from rastro_normalization.handlers import BATCH_HANDLER, HANDLERS
+from rastro_normalization.housekeeping import retention
 from rastro_normalization.kpis.api import router as kpis_router
 from rastro_normalization.mappings.api import router as mappings_router
 from rastro_normalization.settings import NormalizationSettings
@@ -29,6 +30,7 @@ def build_app(settings: NormalizationSettings) -> FastAPI:
                     topics=(TRACKING_RAW, ORDERS, ETA), handlers=HANDLERS, batch_handler=BATCH_HANDLER
                 ),
             ),
+            retention=(retention(settings),),
         )
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from rastro_kit.kafka import apply_topics
+from rastro_kit.personal_data import require_master_key
 from rastro_kit.service import Runtime, ServiceDefinition, create_app, serve
 from rastro_notification.api import router as subscriptions_router
 from rastro_notification.api_deliveries import router as deliveries_router
@@ -16,6 +17,7 @@ from rastro_notification.events import ENDPOINTS_TOPIC_SPEC
 from rastro_notification.handlers import consumers
 from rastro_notification.housekeeping import Housekeeping
 from rastro_notification.notice_dispatcher import NoticeDispatcher
+from rastro_notification.privacy import router as privacy_router
 from rastro_notification.settings import NotificationSettings
 
 __all__ = ["build_app", "main"]
@@ -27,6 +29,7 @@ def build_app(settings: NotificationSettings) -> FastAPI:
     housekeeping = Housekeeping(settings)
 
     async def on_start(_rt: Runtime) -> None:
+        require_master_key(settings.development)  # recipients are sealed with it (docs/privacy.md)
         # Our own topic (owner alerts): created here, like the kit creates nothing for us.
         await apply_topics(settings.kafka_bootstrap_servers, [ENDPOINTS_TOPIC_SPEC])
 
@@ -42,7 +45,7 @@ def build_app(settings: NotificationSettings) -> FastAPI:
             description="Signed webhooks for tracking and ETA events, with durable retries; customer "
             "messages by e-mail and messaging providers.",
             migrations=("rastro_notification.migrations",),
-            routers=(subscriptions_router, deliveries_router, notices_router),
+            routers=(subscriptions_router, deliveries_router, notices_router, privacy_router),
             consumers=consumers,
             background=(dispatcher.run, notices.run, housekeeping.run),
             on_start=on_start,

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from rastro_events import Envelope, EtaPredicted, NormalizedTrackingEvent
-from rastro_events.topics import ETA, TRACKING_NORMALIZED
+from rastro_events import (
+    Envelope,
+    EtaPredicted,
+    InvoiceIssued,
+    NormalizedTrackingEvent,
+    OrderCancelled,
+    OrderCreated,
+    OrderShipped,
+)
+from rastro_events.topics import ETA, ORDERS, TRACKING_NORMALIZED
 from rastro_kit.consumer import HandlerContext
 from rastro_kit.logs import get_logger
 from rastro_kit.service import ConsumerSpec, Runtime
 from rastro_notification import customer_notices
-from rastro_notification.adapters.repository import enabled_subscriptions, insert_messages
-from rastro_notification.domain.event_filter import matches
-from rastro_notification.domain.webhook_body import ETA_UPDATED, render_body, tracking_type
+from rastro_notification.batch_fan_out import handle_batch
 
-__all__ = ["consumers", "on_eta_predicted", "on_tracking_normalized"]
+__all__ = ["consumers", "on_eta_predicted", "on_order", "on_tracking_normalized"]
 
 log = get_logger(__name__)
 
@@ -29,51 +35,31 @@ log = get_logger(__name__)
 async def on_tracking_normalized(
     ctx: HandlerContext, envelope: Envelope, event: NormalizedTrackingEvent
 ) -> None:
-    data = event.model_dump(mode="json")
-    await fan_out(ctx.conn, envelope, tracking_type(event.status.value), data, carrier=event.carrier)
-    await customer_notices.on_tracking(ctx.conn, envelope.tenantid, event)
+    await handle_batch(ctx.conn, [ctx])  # the batch handler's code, for a batch of one
 
 
 async def on_eta_predicted(ctx: HandlerContext, envelope: Envelope, event: EtaPredicted) -> None:
-    data = event.model_dump(mode="json")
-    await fan_out(ctx.conn, envelope, ETA_UPDATED, data, carrier=event.lane.carrier)
-    await customer_notices.on_eta(ctx.conn, envelope.tenantid, event)
+    await handle_batch(ctx.conn, [ctx])
 
 
-async def fan_out(
-    conn: Any, envelope: Envelope, event_type: str, data: dict[str, Any], *, carrier: str | None = None
-) -> int:
-    """Queue one message per enabled subscription of the tenant whose filter takes ``event_type`` and,
-    if it names carriers, ``carrier``."""
-    tenant = envelope.tenantid
-    wanted = [
-        sub_id
-        for sub_id, types, carriers in await enabled_subscriptions(conn, tenant)
-        if matches(types, event_type) and (carriers is None or carrier in carriers)
-    ]
-    if not wanted:
-        return 0
-    body = render_body(event_type, envelope.time, data, tenant_id=tenant, event_id=envelope.id)
-    queued = await insert_messages(
-        conn,
-        wanted,
-        tenant_id=tenant,
-        event_id=envelope.id,
-        event_type=event_type,
-        ordering_key=envelope.subject,
-        body=body,
-    )
-    log.info("messages_queued", event_type=event_type, count=queued)
-    return queued
+async def on_order(ctx: HandlerContext, envelope: Envelope, event: Any) -> None:
+    """An order event that carries its recipient and a tracking number registers that recipient for
+    customer notices, unless the tenant registered one through the API (docs/privacy.md)."""
+    await customer_notices.on_order(ctx.conn, envelope.tenantid, event)
+
+
+_ORDER_EVENTS = (OrderCreated, InvoiceIssued, OrderShipped, OrderCancelled)
 
 
 def consumers(_: Runtime) -> list[ConsumerSpec]:
     return [
         ConsumerSpec(
-            topics=[TRACKING_NORMALIZED, ETA],
+            topics=[TRACKING_NORMALIZED, ETA, ORDERS],
+            batch_handler=handle_batch,
             handlers={
                 NormalizedTrackingEvent.ce_type(): on_tracking_normalized,
                 EtaPredicted.ce_type(): on_eta_predicted,
+                **{m.ce_type(): on_order for m in _ORDER_EVENTS},
             },
         )
     ]

@@ -56,6 +56,14 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/v1/subscriptions", "notification"),
     ("/v1/notifications", "notification"),
     ("/v1/dead-letters", "dlq-replay"),
+    # Each service serves its own audit log (docs/audit.md); `rastro audit list` merges them.
+    ("/v1/audit/ingest", "ingest"),
+    ("/v1/audit/normalization", "normalization"),
+    ("/v1/audit/eta", "eta"),
+    ("/v1/audit/notification", "notification"),
+    ("/v1/audit/dlq-replay", "dlq-replay"),
+    ("/v1/privacy/notification", "notification"),
+    ("/v1/privacy/dead-letters", "dlq-replay"),
 )
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEMO_WEBHOOKS_PATH = "/demo/webhooks"
