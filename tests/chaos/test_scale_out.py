@@ -25,7 +25,7 @@ from tests.e2e.stack import SERVICES, Receiver, ServiceProcess, Stack, until_kno
 
 pytestmark = pytest.mark.e2e
 
-SHIPMENTS = 120
+SHIPMENTS = 60
 RATE = 300.0
 
 
