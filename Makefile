@@ -13,7 +13,8 @@ UV_RUN = $(UV) run --frozen
 help:
 	@echo "make run      start the whole stack on 127.0.0.1:8000 (Ctrl-C stops it)"
 	@echo "make test     run every test: unit, integration, e2e"
-	@echo "make chaos    the chaos suite at full size: every service SIGKILLed mid-stream, ~25k events each"
+	@echo "make chaos    the chaos suite at full size, ~25k events per scenario: every service SIGKILLed"
+	@echo "             mid-stream, Postgres and broker restarts, flapping receivers, frozen consumers"
 	@echo "make bench    run the benchmarks, results in bench/results/"
 	@echo "make lint     ruff"
 	@echo "make schemas  regenerate schemas/ from the event models"
@@ -40,6 +41,7 @@ test: sync
 chaos: sync
 	RASTRO_CHAOS_SHIPMENTS=4000 RASTRO_CHAOS_RATE=1500 \
 	RASTRO_CHAOS_VICTIMS=ingest,normalization,eta,notification,dlq-replay \
+	RASTRO_CHAOS_SLOW=normalization,eta,notification \
 	$(UV_RUN) pytest tests/chaos --timeout 1800
 
 bench: sync

@@ -125,6 +125,10 @@ class Stack:
             "RASTRO_LOG_LEVEL": "INFO",
             "RASTRO_RETRY_DELAYS": "1,2,3",
             "RASTRO_NOTIFICATION_RETRY_SCHEDULE": "0.5,1,2,4",
+            # Shortened like the schedule: a flapping endpoint (tests/chaos) is parked seconds, not minutes.
+            "RASTRO_NOTIFICATION_REQUEST_TIMEOUT_S": "5",
+            "RASTRO_NOTIFICATION_BREAKER_OPEN_S": "0.5",
+            "RASTRO_NOTIFICATION_BREAKER_MAX_OPEN_S": "2",
         }
         self.services = {
             name: ServiceProcess(

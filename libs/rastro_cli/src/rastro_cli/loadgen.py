@@ -316,8 +316,9 @@ async def _post_until_accepted(
         if response is not None and response.status_code not in (429, 502, 503, 504):
             raise RuntimeError(f"ingest refused a batch: {response.status_code} {response.text[:500]}")
         report.retried_requests += 1
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        await asyncio.sleep(min(float(retry_after), 5.0) if retry_after else delay)
+        retry_after = response.headers.get("Retry-After", "") if response is not None else ""
+        # Seconds, as our services send it; an HTTP date (a proxy's) falls back to our own backoff.
+        await asyncio.sleep(min(float(retry_after), 5.0) if retry_after.isdigit() else delay)
         delay = min(delay * 2, 5.0)
 
 
