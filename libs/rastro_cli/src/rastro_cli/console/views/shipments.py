@@ -10,23 +10,11 @@ from starlette.responses import Response
 
 from rastro_cli.console.upstream import Answer, segment
 from rastro_cli.console.visit import Visit
+from rastro_events import Status
 
 __all__ = ["STATUSES", "shipment_page", "shipment_panel", "shipments_page"]
 
-STATUSES = (
-    "pending",
-    "info_received",
-    "in_transit",
-    "out_for_delivery",
-    "failed_attempt",
-    "available_for_pickup",
-    "delivered",
-    "exception",
-    "returning",
-    "returned",
-    "expired",
-    "cancelled",
-)
+STATUSES = tuple(status.value for status in Status)  # the filter's choices, in taxonomy order
 
 
 async def shipments_page(visit: Visit) -> Response:
