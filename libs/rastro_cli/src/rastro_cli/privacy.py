@@ -5,6 +5,8 @@ data (docs/privacy.md). Each command fans out over HTTP to the services' ``/v1/p
     rastro privacy export --email ana@example.com --tenant acme > ana.json
     rastro privacy erase --document 123.456.789-09 --tenant acme
     rastro privacy rotate-keys [--tenant acme] [--resume]
+    rastro privacy rotate-master-key [--batch 500]      # after RASTRO_MASTER_KEY changed
+    rastro privacy shred-tenant --tenant acme --yes     # irreversible
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from rastro_cli.local_env import demo_env, problem_message
 
 __all__ = ["AREAS", "fan_out", "privacy_app"]
 
-privacy_app = typer.Typer(help="Personal data: export, erase, rotate keys (LGPD).", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="Personal data: export, erase, rotate keys, shred a tenant (LGPD).", no_args_is_help=True
+)
 AREAS = ("notification", "dead-letters")  # the services' privacy prefixes (/v1/privacy/<area>)
 
 BaseUrl = Annotated[str, typer.Option("--base-url", envvar="RASTRO_BASE_URL", help="the gateway")]
@@ -48,6 +52,10 @@ def fan_out(client: httpx.Client, action: str, body: dict[str, Any]) -> dict[str
 
 
 def _run(base_url: str, api_key: str | None, action: str, body: dict[str, Any]) -> None:
+    typer.echo(json.dumps(_call(base_url, api_key, action, body), indent=2, ensure_ascii=False))
+
+
+def _call(base_url: str, api_key: str | None, action: str, body: dict[str, Any]) -> dict[str, Any]:
     key = api_key or demo_env().get("RASTRO_ADMIN_API_KEY")
     if not key:
         typer.echo("No API key: pass --api-key or set RASTRO_ADMIN_API_KEY.", err=True)
@@ -59,7 +67,7 @@ def _run(base_url: str, api_key: str | None, action: str, body: dict[str, Any]) 
     except (httpx.TransportError, RuntimeError) as exc:
         typer.echo(f"{action} failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(json.dumps(answers, indent=2, ensure_ascii=False))
+    return answers
 
 
 def _subject(
@@ -108,3 +116,48 @@ def rotate_keys(
 ) -> None:
     """New data keys for one tenant (or all) and every sealed value re-encrypted, in batches."""
     _run(base_url, api_key, "rotate-keys", {"tenant": tenant, "new_key": not resume, "batch": batch})
+
+
+@privacy_app.command("rotate-master-key")
+def rotate_master_key(
+    tenant: Tenant = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000)] = 500,
+    base_url: BaseUrl = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Re-wrap every key onto the current master key (run once every service has the new
+    RASTRO_MASTER_KEY and the old one in RASTRO_MASTER_KEY_PREVIOUS); prints each service's counts."""
+    answers = _call(base_url, api_key, "rewrap-keys", {"tenant": tenant, "batch": batch})
+    for area, answer in answers.items():
+        typer.echo(
+            f"{area}: {answer['rewrapped']} re-wrapped, {answer['remaining']} remaining,"
+            f" {answer['unreadable']} unreadable (master key {answer['kek_id']})"
+        )
+    if all(a["remaining"] == 0 for a in answers.values()):
+        typer.echo(
+            "Every service reports 0 remaining: the old key can be removed from RASTRO_MASTER_KEY_PREVIOUS"
+            " (then restart the services)."
+        )
+    else:
+        typer.echo(
+            "Keys remain on an old master key: keep it in RASTRO_MASTER_KEY_PREVIOUS and run this again;"
+            " unreadable keys need the master key that wrapped them (docs/privacy.md).",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@privacy_app.command("shred-tenant")
+def shred_tenant(
+    tenant: Annotated[str, typer.Option("--tenant", help="the tenant to crypto-shred")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: this cannot be undone")] = False,
+    base_url: BaseUrl = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Destroy every key of a tenant in every service: its personal data becomes unreadable for good."""
+    if not yes:
+        typer.echo(
+            f"Shredding {tenant!r} makes its personal data unreadable forever: re-run with --yes.", err=True
+        )
+        raise typer.Exit(2)
+    _run(base_url, api_key, "shred-tenant", {"tenant": tenant, "confirm": tenant})

@@ -1,16 +1,18 @@
 """Encryption at rest of personal data: AES-256-GCM with per-tenant envelope keys (docs/privacy.md).
 
-- The master key (KEK) comes from ``RASTRO_MASTER_KEY`` (base64 of 32 bytes) or the file named by
-  ``RASTRO_MASTER_KEY_FILE``; in development mode it is generated once into ``.rastro/master.key``.
-  Production refuses to start without one (``require_master_key``).
-- Each service keeps its tenants' data keys (DEKs) in its own ``data_keys`` table, wrapped by the master
-  key. One key per tenant is ``active``; rotation adds a new one and re-encrypts (``rotate_column``).
+- The master keys (KEKs) live in ``rastro_kit.master_key``: the current one wraps, previous ones
+  (``RASTRO_MASTER_KEY_PREVIOUS``) only unwrap, each wrapped key records which one wrapped it
+  (``kek_id``). ``rewrap_data_keys`` moves every key onto the current master key.
+- Each service keeps its tenants' keys in its own ``data_keys`` table, wrapped by the master key. Per
+  tenant one ``data`` key is ``active``; rotation adds a new one and re-encrypts (``rotate_column``).
 - A sealed value is ``v1:<key_id>:<base64(nonce + ciphertext)>``; the AAD binds tenant and column, so a
   value copied to another tenant's row or another column does not open.
-- ``blind_index`` is an HMAC-SHA256 of the normalized e-mail, phone or document with a per-tenant key
-  derived from the master key: data-subject requests find rows without decrypting everything.
-- Crypto-shredding: ``destroy_tenant_keys`` deletes a tenant's data keys; every value sealed with them
-  becomes unreadable at once.
+- ``blind_index`` is an HMAC-SHA256 of the normalized e-mail, phone or document under the tenant's
+  ``index`` key, stored wrapped beside its data keys: data-subject requests find rows without decrypting
+  everything, and the indexes survive a new master key. A tenant whose keys predate migration 0009 gets
+  the index key the code derived then (``legacy_index_key``), so its stored indexes stay valid.
+- Crypto-shredding: ``destroy_tenant_keys`` deletes a tenant's keys; every value sealed with them becomes
+  unreadable at once, and its blind indexes meaningless.
 
 Unwrapped keys are cached in the process for ``CACHE_TTL_S``: a key destroyed by another replica stops
 opening here within that time.
@@ -22,17 +24,32 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from rastro_kit import master_key as _kek
+from rastro_kit.logs import get_logger
+from rastro_kit.master_key import (
+    DecryptionError,
+    MasterKeyMissing,
+    PersonalDataError,
+    current_kek_id,
+    kek_id,
+    known_kek_ids,
+    load_master_key,
+    load_previous_master_keys,
+    require_master_key,
+    unwrap_key,
+    unwrap_key_with_master,
+    wrap_key,
+)
 
 __all__ = [
     "CACHE_TTL_S",
@@ -41,15 +58,22 @@ __all__ = [
     "MasterKeyMissing",
     "PersonalDataError",
     "blind_index",
+    "blind_index_with",
+    "check_master_keys",
     "destroy_tenant_keys",
     "drop_retired_keys",
     "forget_cached_keys",
     "is_sealed",
+    "kek_id",
+    "legacy_index_key",
     "load_master_key",
+    "load_previous_master_keys",
     "normalize_identifier",
     "open_text",
     "open_value",
     "require_master_key",
+    "require_master_keys",
+    "rewrap_data_keys",
     "rotate_column",
     "rotate_tenant_key",
     "seal_value",
@@ -60,134 +84,56 @@ PREFIX = "v1"
 CACHE_TTL_S = 300.0
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
-DEFAULT_KEY_FILE = Path(".rastro") / "master.key"
+log = get_logger(__name__)
 
 
-class PersonalDataError(RuntimeError):
-    """Base of the errors of this module."""
-
-
-class MasterKeyMissing(PersonalDataError):
-    """No master key is configured (production refuses to start)."""
-
-
-class DecryptionError(PersonalDataError):
-    """A sealed value does not open: tampered, another tenant's or column's, or its key was destroyed."""
-
-
-# -- the master key ------------------------------------------------------------------------------------
-
-_master: bytes | None = None
-
-
-def load_master_key(*, development: bool | None = None, env: dict[str, str] | None = None) -> bytes:
-    """The master key: ``RASTRO_MASTER_KEY``, else ``RASTRO_MASTER_KEY_FILE``, else (development only)
-    ``.rastro/master.key``, created on first use. Raises ``MasterKeyMissing``."""
-    source = os.environ if env is None else env
-    if development is None:
-        development = source.get("RASTRO_MODE", "production") == "development"
-    given = source.get("RASTRO_MASTER_KEY")
-    if given:
-        return _decode_key(given, "RASTRO_MASTER_KEY")
-    path_name = source.get("RASTRO_MASTER_KEY_FILE")
-    if path_name:
-        return _decode_key(Path(path_name).read_text().strip(), path_name)
-    if not development:
-        raise MasterKeyMissing(
-            "set RASTRO_MASTER_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)"
-            " or RASTRO_MASTER_KEY_FILE: personal data is encrypted with it (docs/privacy.md)"
-        )
-    return _dev_key(DEFAULT_KEY_FILE)
-
-
-def _dev_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process is writing it right now
-            text = path.read_text().strip()
-            if text:
-                return _decode_key(text, str(path))
-            time.sleep(0.02)
-        raise MasterKeyMissing(f"{path} is empty") from None
-    key = secrets.token_bytes(_KEY_BYTES)
-    with os.fdopen(fd, "w") as f:
-        f.write(base64.b64encode(key).decode() + "\n")
-    return key
-
-
-def _decode_key(text: str, where: str) -> bytes:
-    try:
-        key = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise MasterKeyMissing(f"{where} is not base64") from None
-    if len(key) != _KEY_BYTES:
-        raise MasterKeyMissing(f"{where} must decode to {_KEY_BYTES} bytes, not {len(key)}")
-    return key
-
-
-def require_master_key(development: bool) -> None:
-    """Called at start-up by every service that stores personal data: fail now, not at the first write."""
-    global _master
-    _master = load_master_key(development=development)
-
-
-def _master_key() -> bytes:
-    global _master
-    if _master is None:
-        _master = load_master_key()
-    return _master
-
-
-def use_master_key(key: bytes) -> None:
-    """Tests: run with this master key (and forget every cached data key)."""
-    global _master
-    _master = key
+def use_master_key(key: bytes, previous: tuple[bytes, ...] = ()) -> None:
+    """Tests: run with this master key and these previous ones (and forget every cached key)."""
+    _kek.use_master_key(key, previous)
     forget_cached_keys()
 
 
 # -- data keys -----------------------------------------------------------------------------------------
 
 _cache: dict[str, tuple[bytes, float]] = {}
+_index_cache: dict[str, tuple[bytes, float]] = {}  # tenant -> its blind-index key
 
 
 def forget_cached_keys() -> None:
     _cache.clear()
+    _index_cache.clear()
 
 
-def _wrap(dek: bytes, key_id: str, tenant_id: str) -> bytes:
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    return nonce + AESGCM(_master_key()).encrypt(nonce, dek, f"dek|{tenant_id}|{key_id}".encode())
+_ACTIVE = (
+    "SELECT key_id, wrapped, kek_id FROM data_keys WHERE tenant_id = $1 AND purpose = $2 AND state = 'active'"
+)
 
 
-def _unwrap(wrapped: bytes, key_id: str, tenant_id: str) -> bytes:
-    try:
-        return AESGCM(_master_key()).decrypt(
-            wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], f"dek|{tenant_id}|{key_id}".encode()
-        )
-    except InvalidTag:
-        raise DecryptionError(f"data key {key_id} does not unwrap with this master key") from None
+async def _insert_key(conn: Any, key_id: str, tenant_id: str, plain: bytes, purpose: str) -> None:
+    """Store a new active key (nothing when another process stored the tenant's one first)."""
+    wrapped, kek = wrap_key(plain, key_id, tenant_id)
+    await conn.execute(
+        "INSERT INTO data_keys (key_id, tenant_id, wrapped, kek_id, purpose) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (tenant_id, purpose) WHERE state = 'active' DO NOTHING",
+        key_id,
+        tenant_id,
+        wrapped,
+        kek,
+        purpose,
+    )
 
 
 async def _active_key(conn: Any, tenant_id: str) -> tuple[str, bytes]:
-    row = await conn.fetchrow(
-        "SELECT key_id, wrapped FROM data_keys WHERE tenant_id = $1 AND state = 'active'", tenant_id
-    )
+    row = await conn.fetchrow(_ACTIVE, tenant_id, "data")
     if row is None:
-        key_id = "dk_" + secrets.token_hex(8)
-        await conn.execute(
-            "INSERT INTO data_keys (key_id, tenant_id, wrapped) VALUES ($1, $2, $3)"
-            " ON CONFLICT (tenant_id) WHERE state = 'active' DO NOTHING",
-            key_id,
-            tenant_id,
-            _wrap(secrets.token_bytes(_KEY_BYTES), key_id, tenant_id),
+        await _insert_key(
+            conn, "dk_" + secrets.token_hex(8), tenant_id, secrets.token_bytes(_KEY_BYTES), "data"
         )
-        row = await conn.fetchrow(
-            "SELECT key_id, wrapped FROM data_keys WHERE tenant_id = $1 AND state = 'active'", tenant_id
-        )
+        row = await conn.fetchrow(_ACTIVE, tenant_id, "data")
     key_id = str(row["key_id"])
-    return key_id, _cached(key_id, lambda: _unwrap(bytes(row["wrapped"]), key_id, tenant_id))
+    return key_id, _cached(
+        key_id, lambda: unwrap_key(bytes(row["wrapped"]), key_id, tenant_id, row["kek_id"])
+    )
 
 
 def _cached(key_id: str, load: Callable[[], bytes]) -> bytes:
@@ -204,12 +150,14 @@ async def _key_by_id(conn: Any, tenant_id: str, key_id: str) -> bytes:
     hit = _cache.get(key_id)
     if hit is not None and hit[1] > time.monotonic():
         return hit[0]
-    wrapped = await conn.fetchval(
-        "SELECT wrapped FROM data_keys WHERE key_id = $1 AND tenant_id = $2", key_id, tenant_id
+    row = await conn.fetchrow(
+        "SELECT wrapped, kek_id FROM data_keys WHERE key_id = $1 AND tenant_id = $2 AND purpose = 'data'",
+        key_id,
+        tenant_id,
     )
-    if wrapped is None:
+    if row is None:
         raise DecryptionError(f"data key {key_id} of tenant {tenant_id!r} does not exist (destroyed?)")
-    return _cached(key_id, lambda: _unwrap(bytes(wrapped), key_id, tenant_id))
+    return _cached(key_id, lambda: unwrap_key(bytes(row["wrapped"]), key_id, tenant_id, row["kek_id"]))
 
 
 # -- sealing values ------------------------------------------------------------------------------------
@@ -289,14 +237,53 @@ def normalize_identifier(kind: str, value: str) -> str:
     raise ValueError(f"no blind index for {kind!r}")
 
 
-def blind_index(tenant_id: str, kind: str, value: str, master: bytes | None = None) -> str:
-    """``<kind>:<hex HMAC-SHA256>`` of the normalized value, with a per-tenant key derived from the
-    master key: equal for equal identifiers of one tenant, meaningless without the master key."""
-    index_key = hmac.new(
-        master or _master_key(), f"blind-index|{tenant_id}".encode(), hashlib.sha256
-    ).digest()
+def legacy_index_key(master: bytes, tenant_id: str) -> bytes:
+    """The index key the code derived from the master key before migration 0009."""
+    return hmac.new(master, f"blind-index|{tenant_id}".encode(), hashlib.sha256).digest()
+
+
+def blind_index_with(index_key: bytes, kind: str, value: str) -> str:
+    """Pure: ``<kind>:<hex HMAC-SHA256>`` of the normalized value: equal for equal identifiers under one
+    index key, meaningless without it."""
     mac = hmac.new(index_key, normalize_identifier(kind, value).encode(), hashlib.sha256).hexdigest()
     return f"{kind}:{mac[:40]}"
+
+
+async def blind_index(conn: Any, tenant_id: str, kind: str, value: str) -> str:
+    """The blind index of an identifier under the tenant's index key (made on first use). Raises
+    ``ValueError`` for a kind without one."""
+    normalize_identifier(kind, value)  # an unknown kind fails before any key is made
+    return blind_index_with(await _index_key(conn, tenant_id), kind, value)
+
+
+async def _index_key(conn: Any, tenant_id: str) -> bytes:
+    hit = _index_cache.get(tenant_id)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    row = await conn.fetchrow(_ACTIVE, tenant_id, "index")
+    if row is None:
+        plain = await _first_index_key(conn, tenant_id)
+        await _insert_key(conn, "ik_" + secrets.token_hex(8), tenant_id, plain, "index")
+        row = await conn.fetchrow(_ACTIVE, tenant_id, "index")
+    key = unwrap_key(bytes(row["wrapped"]), str(row["key_id"]), tenant_id, row["kek_id"])
+    _index_cache[tenant_id] = (key, now + CACHE_TTL_S)
+    return key
+
+
+async def _first_index_key(conn: Any, tenant_id: str) -> bytes:
+    """A tenant with data keys from before migration 0009 has blind indexes derived from the master key
+    that wrapped them: keep that key. Any other tenant gets a random one (after a shred, the old indexes
+    must not match again)."""
+    legacy = await conn.fetchrow(
+        "SELECT key_id, wrapped FROM data_keys WHERE tenant_id = $1 AND purpose = 'data'"
+        " AND kek_id IS NULL LIMIT 1",
+        tenant_id,
+    )
+    if legacy is None:
+        return secrets.token_bytes(_KEY_BYTES)
+    _, master = unwrap_key_with_master(bytes(legacy["wrapped"]), str(legacy["key_id"]), tenant_id, None)
+    return legacy_index_key(master, tenant_id)
 
 
 # -- rotation and shredding ----------------------------------------------------------------------------
@@ -319,10 +306,11 @@ class EncryptedColumn:
 
 async def rotate_tenant_key(conn: Any, tenant_id: str) -> str:
     """Retire the tenant's active key (it still opens old values) and make a new one; its id."""
+    await _index_key(conn, tenant_id)  # derived from a legacy data key, if any: before it goes
     async with conn.transaction():
         await conn.execute(
             "UPDATE data_keys SET state = 'retired', retired_at = now()"
-            " WHERE tenant_id = $1 AND state = 'active'",
+            " WHERE tenant_id = $1 AND purpose = 'data' AND state = 'active'",
             tenant_id,
         )
         key_id, _ = await _active_key(conn, tenant_id)
@@ -368,7 +356,8 @@ async def rotate_column(conn: Any, tenant_id: str, col: EncryptedColumn, *, batc
 async def drop_retired_keys(conn: Any, tenant_id: str, columns: Sequence[EncryptedColumn]) -> int:
     """Delete retired keys no value of ``columns`` still uses; the count deleted."""
     retired = await conn.fetch(
-        "SELECT key_id FROM data_keys WHERE tenant_id = $1 AND state = 'retired'", tenant_id
+        "SELECT key_id FROM data_keys WHERE tenant_id = $1 AND purpose = 'data' AND state = 'retired'",
+        tenant_id,
     )
     dropped = 0
     for row in retired:
@@ -391,8 +380,120 @@ async def drop_retired_keys(conn: Any, tenant_id: str, columns: Sequence[Encrypt
 
 
 async def destroy_tenant_keys(conn: Any, tenant_id: str) -> int:
-    """Crypto-shred a tenant: delete its data keys; its sealed values never open again."""
+    """Crypto-shred a tenant: delete its data keys and its blind-index key; its sealed values never open
+    again and its blind indexes match nothing any more. The count of keys deleted."""
     rows = await conn.fetch("DELETE FROM data_keys WHERE tenant_id = $1 RETURNING key_id", tenant_id)
     for row in rows:
         _cache.pop(str(row["key_id"]), None)
+    _index_cache.pop(tenant_id, None)
     return len(rows)
+
+
+# -- master-key rotation -------------------------------------------------------------------------------
+
+
+async def _keep_legacy_index_keys(conn: Any, tenant_id: str | None) -> int:
+    """Store the index key of every tenant with pre-0009 data keys and none yet: once those are re-wrapped
+    nothing would tell which master key derived its indexes. The count stored."""
+    tenants = await conn.fetch(
+        "SELECT DISTINCT d.tenant_id FROM data_keys d WHERE d.purpose = 'data' AND d.kek_id IS NULL"
+        " AND ($1::text IS NULL OR d.tenant_id = $1) AND NOT EXISTS (SELECT 1 FROM data_keys i"
+        " WHERE i.tenant_id = d.tenant_id AND i.purpose = 'index')",
+        tenant_id,
+    )
+    for row in tenants:
+        await _index_key(conn, str(row["tenant_id"]))
+    return len(tenants)
+
+
+async def rewrap_data_keys(conn: Any, *, batch: int = 500, tenant_id: str | None = None) -> dict[str, int]:
+    """Re-wrap with the current master key every key (data and index) wrapped by another one, ``batch``
+    keys per transaction; the values sealed with them are untouched. Resumable and idempotent. Counts:
+    ``rewrapped``, ``unreadable`` (no configured master key opens them: left as they are), ``remaining``
+    (keys still not on the current master key) and ``index_keys_created``."""
+    created = await _keep_legacy_index_keys(conn, tenant_id)
+    current = current_kek_id()
+    rewrapped = unreadable = 0
+    after = ""
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT key_id, tenant_id, wrapped, kek_id FROM data_keys"
+                " WHERE kek_id IS DISTINCT FROM $1 AND key_id > $2 AND ($3::text IS NULL OR tenant_id = $3)"
+                " ORDER BY key_id LIMIT $4 FOR UPDATE SKIP LOCKED",
+                current,
+                after,
+                tenant_id,
+                batch,
+            )
+            for row in rows:
+                key_id, tenant = str(row["key_id"]), str(row["tenant_id"])
+                try:
+                    plain = unwrap_key(bytes(row["wrapped"]), key_id, tenant, row["kek_id"])
+                except DecryptionError:
+                    unreadable += 1
+                    continue
+                wrapped, kek = wrap_key(plain, key_id, tenant)
+                await conn.execute(
+                    "UPDATE data_keys SET wrapped = $2, kek_id = $3 WHERE key_id = $1", key_id, wrapped, kek
+                )
+                rewrapped += 1
+        if rows:
+            after = str(rows[-1]["key_id"])
+        if len(rows) < batch:
+            break
+    remaining = await conn.fetchval(
+        "SELECT count(*) FROM data_keys WHERE kek_id IS DISTINCT FROM $1"
+        " AND ($2::text IS NULL OR tenant_id = $2)",
+        current,
+        tenant_id,
+    )
+    return {
+        "rewrapped": rewrapped,
+        "unreadable": unreadable,
+        "remaining": int(remaining),
+        "index_keys_created": created,
+    }
+
+
+async def check_master_keys(conn: Any) -> dict[str, int]:
+    """Start-up: raise ``MasterKeyMissing`` when keys here are wrapped by a master key this process does
+    not have (rather than failing at the first read), and keep the legacy index keys. Answers the count of
+    keys per ``kek_id`` (``"legacy"`` for pre-0009 keys)."""
+    known = known_kek_ids()
+    counts = {
+        str(r["kek"]): int(r["n"])
+        for r in await conn.fetch(
+            "SELECT coalesce(kek_id, 'legacy') AS kek, count(*) AS n FROM data_keys GROUP BY 1"
+        )
+    }
+    missing = {k: n for k, n in counts.items() if k != "legacy" and k not in known}
+    if missing:
+        named = ", ".join(f"{n} keys by {k}" for k, n in sorted(missing.items()))
+        raise MasterKeyMissing(
+            f"data_keys holds keys wrapped by master keys this service does not have ({named}): set the"
+            " right RASTRO_MASTER_KEY, or add the old key to RASTRO_MASTER_KEY_PREVIOUS (docs/privacy.md)"
+        )
+    try:
+        await _keep_legacy_index_keys(conn, None)
+        legacy = await conn.fetchrow(
+            "SELECT key_id, tenant_id, wrapped FROM data_keys WHERE kek_id IS NULL LIMIT 1"
+        )
+        if legacy is not None:
+            unwrap_key(bytes(legacy["wrapped"]), str(legacy["key_id"]), str(legacy["tenant_id"]), None)
+    except DecryptionError as exc:
+        raise MasterKeyMissing(
+            f"keys wrapped before migration 0009 do not unwrap with RASTRO_MASTER_KEY nor any of"
+            f" RASTRO_MASTER_KEY_PREVIOUS ({exc}): the master key was changed without its old value"
+        ) from exc
+    return counts
+
+
+async def require_master_keys(development: bool, pool: Any) -> None:
+    """Start-up of a service that stores personal data: the master keys are configured
+    (``require_master_key``) and open every key in its ``data_keys``."""
+    require_master_key(development)
+    async with pool.acquire() as conn:
+        counts = await check_master_keys(conn)
+    # which master keys still wrap keys here: after a rotation, "legacy" and old ids should go to 0
+    log.info("master_keys_checked", current_kek_id=current_kek_id(), keys_by_kek_id=counts)

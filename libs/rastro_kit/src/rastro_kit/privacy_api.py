@@ -1,11 +1,14 @@
 """Data-subject requests over HTTP (LGPD art. 18, docs/privacy.md): the routes every service that holds
-personal data serves under its own prefix, ``POST /v1/privacy/<area>/export`` and ``…/erase``.
+personal data serves under its own prefix, ``POST /v1/privacy/<area>/export`` and ``…/erase``, and the
+key operations: ``…/rotate-keys`` (new data keys), ``…/rewrap-keys`` (onto a new master key) and
+``…/shred-tenant`` (crypto-shredding: every key of a tenant destroyed).
 
 The body names the person by e-mail, phone and/or document (CPF/CNPJ); the service turns those into
 blind indexes (``personal_data.blind_index``) and finds its rows by them, never by decrypting every row.
 Scope ``privacy:manage``; an operator key names the tenant in the body. Each request is audited in the
 same transaction (``rastro_kit.audit``) under a request id (``dsr_…``), never the person's identifiers
-nor their blind indexes: after an erasure nothing links the trail back to the person.
+nor their blind indexes: after an erasure nothing links the trail back to the person. Key operations
+are audited with key ids and counts, never key material.
 """
 
 from __future__ import annotations
@@ -20,15 +23,26 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rastro_kit.audit import record, record_data_subject_request
 from rastro_kit.auth import Principal
 from rastro_kit.http import ProblemError, require_scope, tenant_scope
+from rastro_kit.master_key import current_kek_id
 from rastro_kit.personal_data import (
     EncryptedColumn,
     blind_index,
+    destroy_tenant_keys,
     drop_retired_keys,
+    rewrap_data_keys,
     rotate_column,
     rotate_tenant_key,
 )
 
-__all__ = ["DataSubject", "DataSubjectRequest", "RotationRequest", "privacy_router"]
+__all__ = [
+    "DataSubject",
+    "DataSubjectRequest",
+    "RewrapRequest",
+    "RotationRequest",
+    "ShredRequest",
+    "privacy_router",
+]
+TENANT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 PRIVACY = require_scope("privacy:manage")
 
@@ -38,9 +52,7 @@ class DataSubjectRequest(BaseModel):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=32)
     document: str | None = Field(default=None, max_length=32, description="CPF or CNPJ")
-    tenant: str | None = Field(
-        default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="operator keys: the tenant"
-    )
+    tenant: str | None = Field(default=None, pattern=TENANT_ID, description="operator keys: the tenant")
     request_id: str | None = Field(
         default=None,
         pattern=r"^dsr_[a-z0-9]{8,32}$",
@@ -63,6 +75,20 @@ class RotationRequest(BaseModel):
     batch: int = Field(default=500, ge=1, le=10_000)
 
 
+class RewrapRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str | None = Field(
+        default=None, pattern=TENANT_ID, description="operator keys: one tenant; default every tenant"
+    )
+    batch: int = Field(default=500, ge=1, le=10_000)
+
+
+class ShredRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(pattern=TENANT_ID, description="the tenant whose keys are destroyed")
+    confirm: str = Field(max_length=64, description="the tenant id again: shredding is irreversible")
+
+
 class DataSubject(BaseModel):
     """Who a request is about, as the service looks them up: the tenant and the blind indexes."""
 
@@ -74,9 +100,9 @@ class DataSubject(BaseModel):
     indexes: tuple[str, ...]
 
     @classmethod
-    def of(cls, tenant_id: str, body: DataSubjectRequest) -> DataSubject:
+    async def of(cls, conn: Any, tenant_id: str, body: DataSubjectRequest) -> DataSubject:
         given = {k: getattr(body, k) for k in ("email", "phone", "document") if getattr(body, k)}
-        indexes = tuple(blind_index(tenant_id, kind, value) for kind, value in given.items())
+        indexes = tuple([await blind_index(conn, tenant_id, kind, value) for kind, value in given.items()])
         return cls(tenant_id=tenant_id, indexes=indexes, **given)
 
 
@@ -89,21 +115,23 @@ def privacy_router(
 ) -> APIRouter:
     """``/v1/privacy/<area>/export`` answers what ``export`` finds; ``…/erase`` runs ``erase`` and answers
     its report (``{"<table>": rows removed}``), both audited in the transaction that reads or erases;
-    ``…/rotate-keys`` gives tenants new data keys and re-encrypts ``columns`` in batches."""
+    ``…/rotate-keys`` gives tenants new data keys and re-encrypts ``columns`` in batches; ``…/rewrap-keys``
+    re-wraps the keys onto the current master key; ``…/shred-tenant`` destroys a tenant's keys."""
     router = APIRouter(prefix=f"/v1/privacy/{area}", tags=["privacy"])
 
-    def subject(principal: Principal, body: DataSubjectRequest) -> DataSubject:
+    def subject_tenant(principal: Principal, body: DataSubjectRequest) -> str:
         tenant_id = tenant_scope(principal, body.tenant)
         if tenant_id is None:
             raise ProblemError(422, "An operator key must name the tenant.", type_="tenant-required")
-        return DataSubject.of(tenant_id, body)
+        return tenant_id
 
     @router.post("/export", summary="Everything this service holds about one person, decrypted")
     async def export_route(
         request: Request, body: DataSubjectRequest, principal: Principal = PRIVACY
     ) -> dict[str, Any]:
-        who, ref = subject(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
+        tenant_id, ref = subject_tenant(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
         async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            who = await DataSubject.of(conn, tenant_id, body)
             found = await export(conn, who)
             counts = {k: len(v) for k, v in found.items() if isinstance(v, list)}
             await record_data_subject_request(
@@ -121,8 +149,9 @@ def privacy_router(
     async def erase_route(
         request: Request, body: DataSubjectRequest, principal: Principal = PRIVACY
     ) -> dict[str, Any]:
-        who, ref = subject(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
+        tenant_id, ref = subject_tenant(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
         async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            who = await DataSubject.of(conn, tenant_id, body)
             removed = await erase(conn, who)
             await record_data_subject_request(
                 conn,
@@ -164,5 +193,41 @@ def privacy_router(
                     {"tenant": tenant, "key_id": key_id, "reencrypted": counts, "keys_dropped": dropped}
                 )
         return {"service": service, "tenants": report}
+
+    @router.post("/rewrap-keys", summary="Re-wrap every key onto the current master key, in batches")
+    async def rewrap_route(
+        request: Request, body: RewrapRequest, principal: Principal = PRIVACY
+    ) -> dict[str, Any]:
+        tenant_id = tenant_scope(principal, body.tenant)
+        async with request.app.state.runtime.pool.acquire() as conn:
+            counts = await rewrap_data_keys(conn, batch=body.batch, tenant_id=tenant_id)
+            kek = current_kek_id()
+            await record(conn, principal, request, "privacy.rewrap_keys", kek, counts, tenant_id=tenant_id)
+        return {"service": service, "tenant": tenant_id, "kek_id": kek, **counts}
+
+    @router.post("/shred-tenant", summary="Crypto-shred a tenant: destroy its keys (irreversible)")
+    async def shred_route(
+        request: Request, body: ShredRequest, principal: Principal = PRIVACY
+    ) -> dict[str, Any]:
+        if body.confirm != body.tenant:
+            raise ProblemError(
+                422,
+                "Repeat the tenant id in confirm: shredding is irreversible.",
+                type_="confirmation-required",
+            )
+        tenant_id = tenant_scope(principal, body.tenant)
+        assert tenant_id is not None  # named in the body
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            destroyed = await destroy_tenant_keys(conn, tenant_id)
+            await record(
+                conn,
+                principal,
+                request,
+                "privacy.shred_tenant",
+                tenant_id,
+                {"service": service, "keys_destroyed": destroyed},
+                tenant_id=tenant_id,
+            )
+        return {"service": service, "tenant": tenant_id, "keys_destroyed": destroyed}
 
     return router

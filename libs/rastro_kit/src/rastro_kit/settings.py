@@ -81,6 +81,17 @@ class KitSettings(BaseSettings):
         validation_alias=_env("RASTRO_MASTER_KEY_FILE"),
         description="a file holding the master key instead (a mounted secret)",
     )
+    master_key_previous: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("RASTRO_MASTER_KEY_PREVIOUS"),
+        description="comma-separated previous master keys: only unwrap keys not yet re-wrapped onto the"
+        " current one (`rastro privacy rotate-master-key`, docs/privacy.md)",
+    )
+    master_key_previous_file: str | None = Field(
+        default=None,
+        validation_alias=_env("RASTRO_MASTER_KEY_PREVIOUS_FILE"),
+        description="a file holding the previous master keys instead (comma- or newline-separated)",
+    )
     retry_delays: str = Field(
         default="10,60,600",
         validation_alias=_env("RASTRO_RETRY_DELAYS"),

@@ -32,7 +32,7 @@ def identifiers(value: Any) -> Iterator[tuple[str, str]]:
             yield from identifiers(v)
 
 
-def personal_indexes(tenant: str, raw: bytes | None) -> list[str]:
+async def personal_indexes(conn: Any, tenant: str, raw: bytes | None) -> list[str]:
     if not raw:
         return []
     try:
@@ -42,7 +42,7 @@ def personal_indexes(tenant: str, raw: bytes | None) -> list[str]:
     found = set()
     for kind, value in identifiers(decoded):
         try:
-            found.add(blind_index(tenant, kind, value))
+            found.add(await blind_index(conn, tenant, kind, value))
         except ValueError:
             continue
     return sorted(found)

@@ -78,7 +78,7 @@ async def insert_dead_letter(conn: Any, letter: DeadLetter, dead_letter_id: str)
         letter.attempts,
         letter.first_failed_at,
         letter.last_failed_at,
-        personal_indexes(letter.tenant or NO_TENANT, r.value),
+        await personal_indexes(conn, letter.tenant or NO_TENANT, r.value),
     )
     return inserted is not None
 

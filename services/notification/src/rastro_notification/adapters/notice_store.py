@@ -104,7 +104,7 @@ async def queue_notice(
         await seal_value(conn, tenant_id, "notices.address", address),
         locale,
         json.dumps(context, ensure_ascii=False, default=str),
-        blind_index(tenant_id, kind_of_address, address),
+        await blind_index(conn, tenant_id, kind_of_address, address),
     )
     if inserted:
         await wake_notice_dispatcher(conn)
