@@ -32,7 +32,7 @@ EVENTS = frozenset({"admin", "operator", "integration"})
 SUBSCRIPTIONS_READ = frozenset({"admin", "operator", "sre", "viewer"})
 DEAD_LETTERS = frozenset({"admin", "operator", "sre"})
 MANAGE = frozenset({"admin", "operator"})  # mappings, subscriptions, notices, carrier connections
-ADMIN = frozenset({"admin"})  # keys, audit, privacy
+ADMIN = frozenset({"admin"})  # keys, audit, privacy, retention
 NOBODY: frozenset[str] = frozenset()  # the operator key (every tenant) only
 
 MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("ingest", "GET", "/v1/tenants/{tenant_id}/keys"): ADMIN,
     ("ingest", "DELETE", "/v1/tenants/{tenant_id}/keys/{key_id}"): ADMIN,
     ("ingest", "POST", "/v1/tenants/{tenant_id}/keys/{key_id}/rotate"): ADMIN,
+    ("ingest", "GET", "/v1/keys/self"): ALL,  # any valid key may ask who it is
     ("ingest", "POST", "/v1/imports"): EVENTS,
     ("ingest", "GET", "/v1/imports"): EVENTS,
     ("ingest", "GET", "/v1/imports/{job_id}"): EVENTS,
@@ -55,6 +56,8 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("ingest", "POST", "/v1/carriers/connections/{connection_id}/shipments"): EVENTS,
     ("ingest", "POST", "/v1/carriers/{carrier}/webhook"): PUBLIC,
     ("ingest", "GET", "/v1/audit/ingest"): ADMIN,
+    ("ingest", "GET", "/v1/retention/ingest"): ADMIN,
+    ("ingest", "PUT", "/v1/retention/ingest"): ADMIN,
     # normalization
     ("normalization", "GET", "/v1/shipments/{tracking_number}"): ALL,
     ("normalization", "GET", "/v1/shipments"): ALL,
@@ -71,6 +74,8 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("normalization", "DELETE", "/v1/mappings/statuses/{carrier}/{code}"): MANAGE,
     ("normalization", "GET", "/v1/kpis"): ALL,
     ("normalization", "GET", "/v1/audit/normalization"): ADMIN,
+    ("normalization", "GET", "/v1/retention/normalization"): ADMIN,
+    ("normalization", "PUT", "/v1/retention/normalization"): ADMIN,
     # eta
     ("eta", "GET", "/v1/shipments/{tracking_number}/eta"): ALL,
     ("eta", "GET", "/v1/shipments/{tracking_number}/eta/history"): ALL,
@@ -78,6 +83,8 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("eta", "GET", "/v1/eta/kpis"): ALL,
     ("eta", "GET", "/v1/eta/kpis/errors"): ALL,
     ("eta", "GET", "/v1/audit/eta"): ADMIN,
+    ("eta", "GET", "/v1/retention/eta"): ADMIN,
+    ("eta", "PUT", "/v1/retention/eta"): ADMIN,
     # notification
     ("notification", "POST", "/v1/subscriptions"): MANAGE,
     ("notification", "GET", "/v1/subscriptions"): SUBSCRIPTIONS_READ,
@@ -103,7 +110,11 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("notification", "POST", "/v1/privacy/notification/export"): ADMIN,
     ("notification", "POST", "/v1/privacy/notification/erase"): ADMIN,
     ("notification", "POST", "/v1/privacy/notification/rotate-keys"): ADMIN,
+    ("notification", "POST", "/v1/privacy/notification/rewrap-keys"): ADMIN,
+    ("notification", "POST", "/v1/privacy/notification/shred-tenant"): ADMIN,
     ("notification", "GET", "/v1/audit/notification"): ADMIN,
+    ("notification", "GET", "/v1/retention/notification"): ADMIN,
+    ("notification", "PUT", "/v1/retention/notification"): ADMIN,
     # dlq-replay
     ("dlq-replay", "GET", "/v1/dead-letters/audit"): DEAD_LETTERS,
     ("dlq-replay", "GET", "/v1/dead-letters/export"): DEAD_LETTERS,
@@ -119,7 +130,11 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("dlq-replay", "POST", "/v1/privacy/dead-letters/export"): ADMIN,
     ("dlq-replay", "POST", "/v1/privacy/dead-letters/erase"): ADMIN,
     ("dlq-replay", "POST", "/v1/privacy/dead-letters/rotate-keys"): ADMIN,
+    ("dlq-replay", "POST", "/v1/privacy/dead-letters/rewrap-keys"): ADMIN,
+    ("dlq-replay", "POST", "/v1/privacy/dead-letters/shred-tenant"): ADMIN,
     ("dlq-replay", "GET", "/v1/audit/dlq-replay"): ADMIN,
+    ("dlq-replay", "GET", "/v1/retention/dead-letters"): ADMIN,
+    ("dlq-replay", "PUT", "/v1/retention/dead-letters"): ADMIN,
 }
 SAMPLES = {
     "tracking_number": "AA123456785BR",

@@ -10,6 +10,7 @@ from rastro_cli.dlq import dlq_app
 from rastro_cli.imports import import_file
 from rastro_cli.privacy import privacy_app
 from rastro_cli.proof import check_command, loadgen_command
+from rastro_cli.retention import retention_app
 from rastro_cli.tenants import keys_app, tenants_app
 from rastro_eta.cli import eta_app
 
@@ -29,3 +30,4 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(eta_app, name="eta")
 app.add_typer(audit_app, name="audit")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")

@@ -34,6 +34,7 @@ SCOPES = (
     "carriers:manage",
     "audit:read",
     "privacy:manage",
+    "retention:manage",
     ADMIN,
 )
 

@@ -12,7 +12,8 @@ from rastro_dlq_replay.handlers import store_dead_letter
 from rastro_dlq_replay.housekeeping import retention
 from rastro_dlq_replay.replay_jobs import ReplayWorker
 from rastro_dlq_replay.settings import DLQ_SOURCE_PATTERN, DlqReplaySettings
-from rastro_kit.personal_data import require_master_key
+from rastro_kit.personal_data import require_master_keys
+from rastro_kit.retention_api import retention_router
 from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
 
 __all__ = ["build_app", "main"]
@@ -35,7 +36,8 @@ def _consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
 async def _start_worker(runtime: Runtime) -> None:
     settings = runtime.settings
     assert isinstance(settings, DlqReplaySettings)
-    require_master_key(settings.development)  # dead-letter values are sealed with it (docs/privacy.md)
+    # dead-letter values are sealed with it; refuse keys wrapped by a master key we lack (docs/privacy.md)
+    await require_master_keys(settings.development, runtime.pool)
     runtime.state["replay_worker"] = ReplayWorker(runtime.pool, poll_interval_s=settings.job_poll_interval_s)
 
 
@@ -52,7 +54,13 @@ def build_app(settings: DlqReplaySettings) -> FastAPI:
             description="The dead letters of every Rastro service: list, show, replay and purge them.",
             migrations=(MIGRATIONS,),
             # Fixed paths (audit, export, purge) before /v1/dead-letters/{id}, which would take them as ids.
-            routers=[api_bulk.router, api.router, api_jobs.router, privacy.router],
+            routers=[
+                api_bulk.router,
+                api.router,
+                api_jobs.router,
+                privacy.router,
+                retention_router("dead-letters", "dlq-replay", {"dead_letters": settings.retention_days}),
+            ],
             consumers=_consumers,
             on_start=_start_worker,
             background=[_run_worker],

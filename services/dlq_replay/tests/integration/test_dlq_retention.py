@@ -14,6 +14,7 @@ import pytest
 
 from rastro_dlq_replay.housekeeping import OLD_DEAD_LETTERS, purge_store
 from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.retention import Cutoff
 
 pytestmark = pytest.mark.integration
 MONTH = timedelta(days=30)
@@ -121,7 +122,9 @@ async def test_the_purge_is_served_by_indexes(pool: Any) -> None:
     migration 0003 find the old letters and their job items (docs/database.md has the plan)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {OLD_DEAD_LETTERS}", MONTH, 10))
+        plan = "\n".join(
+            r[0] for r in await conn.fetch(f"EXPLAIN {Cutoff(30).scope(OLD_DEAD_LETTERS)}", MONTH, [], 10)
+        )
     assert "Index Scan on dead_letters_updated_at" in plan, plan
     assert "replay_job_items_dead_letter" in plan, plan
     assert "Seq Scan" not in plan, plan

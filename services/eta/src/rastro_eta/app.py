@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from rastro_eta.api import build_router
 from rastro_eta.handlers import ShipmentChangedHandler
+from rastro_eta.housekeeping import retention
 from rastro_eta.settings import EtaSettings
 from rastro_events import ShipmentChanged
 from rastro_events.topics import SHIPMENTS
+from rastro_kit.retention_api import retention_router
 from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
 
 __all__ = ["build_app", "main"]
@@ -36,8 +38,12 @@ def build_app(settings: EtaSettings | None = None) -> FastAPI:
             title="Rastro ETA",
             description=DESCRIPTION,
             migrations=("rastro_eta.migrations",),
-            routers=[build_router(parameters)],
+            routers=[
+                build_router(parameters),
+                retention_router("eta", "eta", {"shipments": settings.retention_days}),
+            ],
             consumers=consumers,
+            retention=(retention(settings),),  # finished shipments' rows
         )
     )
 

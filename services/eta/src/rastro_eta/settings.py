@@ -38,6 +38,12 @@ class EtaSettings(KitSettings):
 
     service_name: str = "eta"
     http_port: int = Field(default=8003, validation_alias=AliasChoices("RASTRO_HTTP_PORT"))
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="days a finished shipment's rows (shipment, predictions, history, outcome) are kept after"
+        " its last change; lane statistics stay",
+    )
     default_transit_days: float = Field(
         default=7.0,
         ge=0,

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import FastAPI
 
-from rastro_ingest.adapters.repository import (
-    DbKeyResolver,
-    fetch_keys,
-    forget_old_idempotency_keys,
-    publish_key,
-)
+from rastro_ingest.adapters.repository import DbKeyResolver, fetch_keys, publish_key
 from rastro_ingest.api_carriers import router as carriers_router
 from rastro_ingest.api_events import router as events_router
 from rastro_ingest.api_tenants import router as tenants_router
+from rastro_ingest.housekeeping import defaults as retention_defaults
+from rastro_ingest.housekeeping import retention
 from rastro_ingest.imports.api import router as imports_router
 from rastro_ingest.polling.poller import poll_carriers
 from rastro_ingest.rate_limit import RateLimiter, RateLimitHeaders
 from rastro_ingest.settings import IngestSettings
 from rastro_ingest.upstream import upstream_consumers
 from rastro_kit.logs import get_logger
+from rastro_kit.retention_api import retention_router
 from rastro_kit.service import Runtime, ServiceDefinition, create_app, serve
 
 __all__ = ["build_app", "main"]
@@ -38,15 +34,6 @@ async def republish_keys(runtime: Runtime) -> None:
     log.info("api_keys_republished", count=len(keys))
 
 
-async def expire_idempotency_keys(runtime: Runtime) -> None:
-    while True:
-        async with runtime.pool.acquire() as conn:
-            removed = await forget_old_idempotency_keys(conn, runtime.settings.idempotency_ttl_hours)  # type: ignore[attr-defined]
-        if removed:
-            log.info("idempotency_keys_expired", count=removed)
-        await asyncio.sleep(3600)
-
-
 def build_app(settings: IngestSettings) -> FastAPI:
     app = create_app(
         ServiceDefinition(
@@ -55,11 +42,18 @@ def build_app(settings: IngestSettings) -> FastAPI:
             description="The front door: upstream systems publish order and tracking events; "
             "tenants and API keys.",
             migrations=("rastro_ingest.migrations",),
-            routers=(events_router, tenants_router, imports_router, carriers_router),
+            routers=(
+                events_router,
+                tenants_router,
+                imports_router,
+                carriers_router,
+                retention_router("ingest", "ingest", retention_defaults(settings)),
+            ),
             consumers=upstream_consumers,
             key_resolver=DbKeyResolver,
             on_start=republish_keys,
-            background=(expire_idempotency_keys, poll_carriers),
+            background=(poll_carriers,),
+            retention=(retention(settings),),  # idempotency keys, imports, polled shipments
             streaming_paths=("/v1/imports",),  # CSV bodies are read as a stream, any size
         )
     )

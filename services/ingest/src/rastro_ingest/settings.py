@@ -15,7 +15,17 @@ class IngestSettings(KitSettings):
     http_port: int = Field(default=8001, validation_alias=AliasChoices("RASTRO_HTTP_PORT"))
     max_batch_events: int = Field(default=1000, description="events per POST /v1/events")
     max_body_bytes: int = Field(default=1024 * 1024, description="largest accepted request body")
-    idempotency_ttl_hours: int = Field(default=24, description="how long Idempotency-Key answers are kept")
+    idempotency_ttl_hours: int = Field(
+        default=24,
+        ge=1,
+        description="how long Idempotency-Key answers are kept (tenants may override, in days)",
+    )
+    import_retention_days: int = Field(
+        default=90, ge=1, description="finished CSV import jobs, their row errors and re-upload keys are kept"
+    )
+    shipment_retention_days: int = Field(
+        default=365, ge=1, description="polled shipments are kept this long after their last carrier news"
+    )
     rate_limit_per_s: float = Field(
         default=50.0, description="requests per second per API key on write routes; 0 turns limiting off"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from rastro_events.topics import ETA, ORDERS, TRACKING_RAW
+from rastro_kit.retention_api import retention_router
 from rastro_kit.service import ConsumerSpec, ServiceDefinition, create_app, serve
 from rastro_normalization.api import router
 from rastro_normalization.handlers import BATCH_HANDLER, HANDLERS
@@ -24,7 +25,12 @@ def build_app(settings: NormalizationSettings) -> FastAPI:
             description="One status taxonomy for every carrier: code tables, the shipment state machine "
             "and the shipment read model.",
             migrations=("rastro_normalization.migrations",),
-            routers=(router, mappings_router, kpis_router),
+            routers=(
+                router,
+                mappings_router,
+                kpis_router,
+                retention_router("normalization", "normalization", {"shipments": settings.retention_days}),
+            ),
             consumers=lambda _rt: (
                 ConsumerSpec(
                     topics=(TRACKING_RAW, ORDERS, ETA), handlers=HANDLERS, batch_handler=BATCH_HANDLER

@@ -1,7 +1,8 @@
 """Retention of the shipment read model, one of the kit housekeeper's rules (run hourly, after the
 inbox, by one instance): without it every shipment and every timeline entry would stay forever.
 
-What goes, once older than ``RASTRO_NORMALIZATION_RETENTION_DAYS`` (365):
+What goes, once older than the tenant's ``shipments`` retention (``RASTRO_NORMALIZATION_RETENTION_DAYS``,
+365, unless the tenant overrides it: ``rastro_kit.retention``, one pass per override):
 
 - finished shipments (``delivered``, ``returned``, ``cancelled``) whose row has not changed for that
   long, with their timelines. A shipment still in progress is never purged, however old. An event that
@@ -21,7 +22,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from rastro_kit.housekeeping import BATCH, Purge, delete_in_batches
+from rastro_kit.housekeeping import BATCH, Purge
+from rastro_kit.retention import add_counts, delete_per_tenant
 from rastro_normalization.settings import NormalizationSettings
 
 __all__ = ["ENTRIES_PER_SHIPMENT", "FINISHED_SHIPMENTS", "purge_read_model", "retention"]
@@ -33,7 +35,8 @@ FINISHED_SHIPMENTS = """
 WITH doomed AS (
     SELECT tenant_id, tracking_number FROM shipments
     WHERE status IN ('cancelled', 'delivered', 'returned') AND updated_at < now() - $1::interval
-    LIMIT $2 FOR UPDATE SKIP LOCKED
+      AND tenant_id {tenant}
+    LIMIT $3 FOR UPDATE SKIP LOCKED
 ), timeline AS (
     DELETE FROM timeline_entries t USING doomed d
     WHERE t.tenant_id = d.tenant_id AND t.tracking_number = d.tracking_number RETURNING 1
@@ -46,7 +49,8 @@ SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM timeline)
 _ORDER_EVENTS = """
 WITH gone AS (
     DELETE FROM order_events WHERE ctid = ANY(ARRAY(
-        SELECT ctid FROM order_events WHERE recorded_at < now() - $1::interval LIMIT $2))
+        SELECT ctid FROM order_events WHERE recorded_at < now() - $1::interval AND tenant_id {tenant}
+        LIMIT $3))
     RETURNING 1
 )
 SELECT count(*) AS order_events FROM gone
@@ -55,7 +59,8 @@ _ORDER_FACTS = """
 WITH gone AS (
     DELETE FROM order_facts WHERE (tenant_id, order_id) IN (
         SELECT tenant_id, order_id FROM order_facts WHERE updated_at < now() - $1::interval
-        LIMIT $2 FOR UPDATE SKIP LOCKED)
+          AND tenant_id {tenant}
+        LIMIT $3 FOR UPDATE SKIP LOCKED)
     RETURNING 1
 )
 SELECT count(*) AS order_facts FROM gone
@@ -65,12 +70,15 @@ SELECT count(*) AS order_facts FROM gone
 async def purge_read_model(
     pool: Any, older_than: timedelta, batch: int = BATCH, pause_s: float = 0.0
 ) -> dict[str, int]:
-    """Delete what is older than ``older_than`` (see the module docstring); rows deleted per table."""
+    """Delete what is older than each tenant's ``shipments`` retention (``older_than`` for tenants
+    without an override; see the module docstring); rows deleted per table."""
+    default_days = older_than / timedelta(days=1)
     # A shipment takes its timeline with it (~10 rows): fewer shipments a batch keep a batch ~``batch`` rows.
     shipments = max(batch // ENTRIES_PER_SHIPMENT, 1)
-    counts = await delete_in_batches(pool, FINISHED_SHIPMENTS, older_than, batch=shipments, pause_s=pause_s)
-    for sql in (_ORDER_EVENTS, _ORDER_FACTS):
-        counts.update(await delete_in_batches(pool, sql, older_than, batch=batch, pause_s=pause_s))
+    counts: dict[str, int] = {}
+    for sql, size in ((FINISHED_SHIPMENTS, shipments), (_ORDER_EVENTS, batch), (_ORDER_FACTS, batch)):
+        found = await delete_per_tenant(pool, sql, "shipments", default_days, batch=size, pause_s=pause_s)
+        add_counts(counts, found)
     return counts
 
 

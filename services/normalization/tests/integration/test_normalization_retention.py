@@ -13,6 +13,7 @@ import pytest
 
 from rastro_kit.db import apply_migrations, create_pool
 from rastro_kit.housekeeping import Housekeeper
+from rastro_kit.retention import Cutoff
 from rastro_normalization.housekeeping import FINISHED_SHIPMENTS, purge_read_model, retention
 from rastro_normalization.settings import NormalizationSettings
 
@@ -117,8 +118,22 @@ async def test_the_housekeeper_runs_the_rule_and_the_partial_index_serves_it(poo
     }
     # The purge's predicate must match the partial index's, or the planner cannot use it; seq scans off
     # so a tiny table still shows which indexes are usable.
-    doomed = FINISHED_SHIPMENTS.split("), timeline AS")[0].removeprefix("\nWITH doomed AS (")
+    doomed = Cutoff(365).scope(
+        FINISHED_SHIPMENTS.split("), timeline AS")[0].removeprefix("\nWITH doomed AS (")
+    )
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {doomed}", YEAR, 10))
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {doomed}", YEAR, [], 10))
     assert "shipments_finished" in plan, plan
+
+
+async def test_a_tenants_override_applies_to_its_rows_only(pool: Any) -> None:
+    await pool.execute(
+        "INSERT INTO retention_policies (tenant_id, category, days, updated_by)"
+        " VALUES ('short', 'shipments', 30, 'k'), ('long', 'shipments', 3000, 'k')"
+    )
+    for tenant in ("short", "long", "other"):
+        await add_shipment(pool, tenant, "OLD", "delivered", 60 if tenant != "long" else 400, 1)
+
+    assert (await purge_read_model(pool, YEAR))["shipments"] == 1
+    assert await kept(pool) == {"long/OLD": 1, "other/OLD": 1}  # 400 days < 3000; 60 days < the default

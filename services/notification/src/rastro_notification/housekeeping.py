@@ -1,6 +1,8 @@
 """Housekeeping, a background task of the service: refreshes the queue gauges every
 ``metrics_interval_s`` and runs the retention purge every ``purge_interval_s`` (one instance at a time:
-a session advisory lock elects it, the others skip the round).
+a session advisory lock elects it, the others skip the round). The purge applies each tenant's
+``delivery_log`` and ``recipients`` retention (``rastro_kit.retention``); rows deleted are counted in
+``rastro_notification_purged_total`` and the kit's ``rastro_housekeeping_deleted_total``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import time
 from typing import Any
 
 from rastro_kit.db import DB_UNAVAILABLE
+from rastro_kit.housekeeping import HOUSEKEEPING_DELETED
 from rastro_kit.logs import get_logger
 from rastro_kit.service import Runtime
 from rastro_notification.adapters.retention import purge, queue_stats
@@ -67,5 +70,6 @@ class Housekeeping:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext(current_schema() || ':purge'))")
         for table, count in counts.items():
             PURGED.labels(table).inc(count)
+            HOUSEKEEPING_DELETED.labels("notification", table).inc(count)  # the metric every service has
         log.info("retention_purge", **counts)
         return counts

@@ -64,6 +64,12 @@ ROUTE_TABLE: tuple[tuple[str, str], ...] = (
     ("/v1/audit/dlq-replay", "dlq-replay"),
     ("/v1/privacy/notification", "notification"),
     ("/v1/privacy/dead-letters", "dlq-replay"),
+    # Each service serves the tenant's retention of what it keeps (docs/privacy.md); `rastro retention`.
+    ("/v1/retention/ingest", "ingest"),
+    ("/v1/retention/normalization", "normalization"),
+    ("/v1/retention/eta", "eta"),
+    ("/v1/retention/notification", "notification"),
+    ("/v1/retention/dead-letters", "dlq-replay"),
 )
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEMO_WEBHOOKS_PATH = "/demo/webhooks"

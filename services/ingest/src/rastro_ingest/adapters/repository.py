@@ -19,7 +19,6 @@ __all__ = [
     "StoredAnswer",
     "claim_idempotency_key",
     "fetch_keys",
-    "forget_old_idempotency_keys",
     "key_row",
     "publish_key",
     "store_idempotent_answer",
@@ -145,13 +144,6 @@ async def store_idempotent_answer(
         body.decode(),
         content_type,
     )
-
-
-async def forget_old_idempotency_keys(conn: Any, ttl_hours: int) -> int:
-    result = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", ttl_hours
-    )
-    return int(result.split()[-1])
 
 
 class DbKeyResolver:

@@ -7,48 +7,61 @@ Purged, in batches so no statement holds locks for long:
   still kept (a message waiting on a disabled endpoint) go too. Pending messages are never purged;
 - notices that are finished (``sent``, ``failed``, ``suppressed``) and older than the same period;
 - recipients (personal data) not updated for ``recipient_retention_days``.
+
+Both periods are defaults: a tenant's override of ``delivery_log`` or ``recipients``
+(``rastro_kit.retention``) wins for its rows, one pass per override.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from rastro_kit.retention import Cutoff, tenant_cutoffs
 
 __all__ = ["purge", "queue_stats"]
 
 BATCH = 5000
-_STATEMENTS = {
+# $1 the cut-off time, $2 the tenant (or the tenants excluded: rastro_kit.retention), $3 the batch.
+_LOG = {
     "messages": "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE status <> 'pending'"
-    " AND created_at < $1 AND coalesce(last_attempt_at, created_at) < $1 LIMIT $2)",
-    "attempts": "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < $1 LIMIT $2)",
+    " AND created_at < $1 AND coalesce(last_attempt_at, created_at) < $1 AND tenant_id {tenant} LIMIT $3)",
+    "attempts": "DELETE FROM attempts WHERE id IN (SELECT a.id FROM attempts a"
+    " JOIN messages m ON m.id = a.message_id WHERE a.attempted_at < $1 AND m.tenant_id {tenant} LIMIT $3)",
     "notices": "DELETE FROM notices WHERE id IN (SELECT id FROM notices WHERE status <> 'pending'"
-    " AND created_at < $1 LIMIT $2)",
+    " AND created_at < $1 AND tenant_id {tenant} LIMIT $3)",
 }
-_RECIPIENTS = (
-    "DELETE FROM recipients WHERE (tenant_id, tracking_number) IN (SELECT tenant_id, tracking_number"
-    " FROM recipients WHERE updated_at < $1 LIMIT $2)"
-)
+_RECIPIENTS = {
+    "recipients": "DELETE FROM recipients WHERE (tenant_id, tracking_number) IN (SELECT tenant_id,"
+    " tracking_number FROM recipients WHERE updated_at < $1 AND tenant_id {tenant} LIMIT $3)"
+}
 
 
 async def purge(
     pool: Any, *, log_retention_days: float, recipient_retention_days: float, now: datetime | None = None
 ) -> dict[str, int]:
-    """Rows deleted per table."""
+    """Rows deleted per table; the days are the defaults, a tenant's override (``delivery_log``,
+    ``recipients``) wins for its rows."""
     now = now or datetime.now(UTC)
-    log_cutoff = now - timedelta(days=log_retention_days)
-    work = [(table, sql, log_cutoff) for table, sql in _STATEMENTS.items()]
-    work.append(("recipients", _RECIPIENTS, now - timedelta(days=recipient_retention_days)))
     counts: dict[str, int] = {}
-    for table, sql, cutoff in work:
-        total = 0
-        while True:
-            status = await pool.execute(sql, cutoff, BATCH)
-            deleted = int(status.split()[-1])
-            total += deleted
-            if deleted < BATCH:
-                break
-        counts[table] = total
+    for category, default, statements in (
+        ("delivery_log", log_retention_days, _LOG),
+        ("recipients", recipient_retention_days, _RECIPIENTS),
+    ):
+        for cut in await tenant_cutoffs(pool, category, default):
+            for table, sql in statements.items():
+                counts[table] = counts.get(table, 0) + await _in_batches(pool, cut.scope(sql), cut, now)
     return counts
+
+
+async def _in_batches(pool: Any, sql: str, cut: Cutoff, now: datetime) -> int:
+    total = 0
+    while True:
+        status = await pool.execute(sql, cut.before(now), cut.arg, BATCH)
+        deleted = int(status.split()[-1])
+        total += deleted
+        if deleted < BATCH:
+            return total
 
 
 async def queue_stats(pool: Any) -> dict[str, float]:
