@@ -55,6 +55,9 @@ async def test_tenant_and_key_lifecycle(ingest: str) -> None:
     listed = await rastro(ingest, "keys", "list", tenant)
     assert "erp" in listed.output and f"…{key[-4:]}" in listed.output and key not in listed.output
     key_id = next(w for w in listed.output.split() if w.startswith("key_"))
+    me = await rastro(ingest, "keys", "whoami", api_key=key)
+    assert me.exit_code == 0 and f"{key_id} " in me.output and tenant in me.output, me.output
+    assert "sandbox" in me.output and "events:write shipments:read" in me.output and key not in me.output
 
     async with httpx.AsyncClient(base_url=ingest) as client:
         auth = {"Authorization": f"Bearer {key}"}

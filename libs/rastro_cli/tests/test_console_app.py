@@ -25,6 +25,21 @@ from rastro_cli.devstack.ready_panel import ReadyInfo, print_ready
 pytestmark = pytest.mark.integration
 
 TENANT_KEY, OPERATOR_KEY = "rk_test_tenant_key_acme_0001", "rk_admin_operator_key_0002"
+VIEWER_KEY, ADMIN_KEY = "rk_test_viewer_key_acme_0003", "rk_test_admin_key_acme_0004"
+SELF = {  # what ingest's GET /v1/keys/self answers them (the two keys above meet an "older" ingest: 404)
+    key: {
+        "id": f"key_{role}",
+        "tenant_id": "acme",
+        "operator": False,
+        "role": role,
+        "tenants": [],
+        "scopes": s,
+    }
+    for key, role, s in (
+        (VIEWER_KEY, "viewer", ["shipments:read", "subscriptions:read"]),
+        (ADMIN_KEY, "admin", ["admin", "dead-letters:manage", "shipments:read"]),
+    )
+}
 SERVICES = ("ingest", "normalization", "eta", "notification", "dlq-replay")
 METRICS = """\
 # TYPE rastro_http_requests_total counter
@@ -68,9 +83,11 @@ class Services:
             return PlainTextResponse(METRICS)
         if path == "/readyz":
             return JSONResponse({"status": "ready", "checks": {"database": True}})
-        if auth not in (TENANT_KEY, OPERATOR_KEY):
+        if auth not in (TENANT_KEY, OPERATOR_KEY, *SELF):
             return JSONResponse({"type": "about:blank", "detail": "A valid API key is required."}, 401)
         operator = auth == OPERATOR_KEY
+        if path == "/v1/keys/self" and auth in SELF:
+            return JSONResponse(SELF[auth])
         if path == "/v1/mappings":
             if operator:
                 return JSONResponse({"type": "https://rastro.dev/problems/tenant-required"}, 422)
@@ -304,3 +321,20 @@ async def test_a_replay_by_filter_sends_the_lists_filters_and_follows_the_job(
     chosen = {"reason": "unmapped_carrier_code", "q": "ZZZ", "status": ["new"]}
     assert bodies[0] == {"filter": chosen, "reason": "codes mapped", "dry_run": True}
     assert bodies[1]["dry_run"] is False
+
+
+async def test_buttons_a_keys_role_would_be_refused_are_disabled(console_app: ASGIApp) -> None:
+    replay_buttons = re.compile(r'<button type="submit" name="action" value="(?:dry-run|replay)"[^>]*>')
+    async with browser(console_app) as viewer, browser(console_app) as admin:
+        await sign_in(viewer, VIEWER_KEY)
+        await sign_in(admin, ADMIN_KEY)
+        for path in ("/dead-letters/DL1", "/dead-letters"):
+            seen = (await viewer.get(path)).text
+            buttons = replay_buttons.findall(seen)
+            assert len(buttons) == 2 and all("disabled" in b for b in buttons), buttons
+            assert all('title="needs scope dead-letters:manage"' in b for b in buttons)
+            assert "acme key …0003" in seen and 'data-role="viewer"' in seen and "role viewer" in seen
+            shown = (await admin.get(path)).text
+            buttons = replay_buttons.findall(shown)
+            assert len(buttons) == 2 and not any("disabled" in b for b in buttons), buttons
+            assert "role admin" in shown and "scopes: admin, dead-letters:manage" in shown

@@ -19,7 +19,9 @@ from rastro_cli.local_env import demo_env, problem_message
 __all__ = ["keys_app", "tenants_app"]
 
 tenants_app = typer.Typer(help="Tenants (needs the operator key).", no_args_is_help=True)
-keys_app = typer.Typer(help="A tenant's API keys: create, list, revoke, rotate.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="A tenant's API keys: create, list, revoke, rotate, whoami.", no_args_is_help=True
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -139,6 +141,18 @@ def list_keys(
             k["id"], k["name"] or "", k["environment"], " ".join(k["scopes"]), f"…{k['hint']}",
             k["created_at"][:19], expires, status,
         )  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("whoami")
+def whoami(base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """What the key in use may do: its tenant, role, scopes and the tenants it acts for (docs/roles.md)."""
+    me = _call("GET", base_url, api_key, "/v1/keys/self")
+    table = Table("id", "name", "tenant", "environment", "role", "scopes", "acts for", "expires")
+    table.add_row(
+        me["id"], me["name"] or "", me["tenant_id"] or "(operator: every tenant)", me["environment"],
+        me["role"] or "", " ".join(me["scopes"]), " ".join(me["tenants"]), (me["expires_at"] or "never")[:19],
+    )  # fmt: skip
     console.print(table)
 
 

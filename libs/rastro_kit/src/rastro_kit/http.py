@@ -26,6 +26,7 @@ __all__ = [
     "field_errors",
     "install_http_plumbing",
     "problem",
+    "require_key",
     "require_scope",
     "tenant_scope",
 ]
@@ -185,6 +186,11 @@ async def _principal(
         )
     audit.bind(principal, request)  # who and from where, for audit entries written below the route
     return principal
+
+
+def require_key() -> Any:
+    """FastAPI dependency: the caller's principal, any valid key (no scope needed)."""
+    return Depends(_principal)
 
 
 def require_scope(scope: str) -> Any:

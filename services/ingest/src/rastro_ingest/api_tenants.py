@@ -16,10 +16,12 @@ from rastro_ingest.api_events import problem_responses
 from rastro_ingest.rate_limit import rate_limited
 from rastro_kit import audit
 from rastro_kit.auth import SCOPES, Principal, generate_api_key, hash_key
-from rastro_kit.http import ProblemError, require_scope, tenant_scope
+from rastro_kit.http import ProblemError, require_key, require_scope, tenant_scope
 from rastro_kit.roles import role_scopes
 
 __all__ = ["router"]
+
+ANY_KEY = require_key()  # any valid key, no scope (GET /v1/keys/self)
 
 router = APIRouter(tags=["tenants and keys"])
 ADMIN_WRITE = rate_limited("admin")
@@ -35,6 +37,19 @@ EXAMPLE_KEY = {
     "revoked_at": None,
 }
 EXAMPLE_NEW_KEY = {**EXAMPLE_KEY, "key": "rk_live_4mZ0bVnq7D2cXyP1sTqLw8e0aRfx9Qa"}
+EXAMPLE_SELF = {
+    "id": "key_01jd5z8q3t6w0k2n9v7r4b1c8e",
+    "name": "3pl-ops",
+    "tenant_id": "acme",
+    "operator": False,
+    "environment": "production",
+    "role": "operator",
+    "scopes": ["carriers:manage", "dead-letters:manage", "events:write", "mappings:manage"],
+    "tenants": ["acme-outlet"],
+    "hint": "x9Qa",
+    "created_at": "2026-11-23T14:05:11.120000+00:00",
+    "expires_at": None,
+}
 EXAMPLE_TENANT = {"id": "acme", "name": "ACME Comércio", "created_at": "2026-11-23T14:05:11.120000+00:00"}
 
 
@@ -53,6 +68,7 @@ Scope = Literal[
     "carriers:manage",
     "audit:read",
     "privacy:manage",
+    "retention:manage",
     "admin",
 ]
 Role = Literal["admin", "operator", "sre", "viewer", "integration"]
@@ -182,6 +198,34 @@ async def list_keys(request: Request, tenant_id: str, principal: Principal = req
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, "Not found.")
         return {"items": [k.public() for k in await fetch_keys(conn, tenant_id)], "next_cursor": None}
+
+
+@router.get(
+    "/v1/keys/self",
+    summary="Who am I: the calling key's tenant, role and scopes (any valid key)",
+    description="Never the key itself. `tenant_id` is null and `operator` true for the operator key, which"
+    " may act for every tenant; `tenants` lists the further tenants a 3PL key may act for.",
+    responses={**_example(200, EXAMPLE_SELF, "the calling key"), **problem_responses(401, 503)},
+)
+async def key_self(request: Request, principal: Principal = ANY_KEY) -> Any:
+    row = None
+    if not principal.is_operator:
+        row = await request.app.state.runtime.pool.fetchrow(
+            "SELECT name, key_hint, created_at, expires_at FROM api_keys WHERE id = $1", principal.key_id
+        )
+    return {
+        "id": principal.key_id,
+        "name": row["name"] if row else None,
+        "tenant_id": principal.tenant_id,
+        "operator": principal.is_operator,
+        "environment": principal.environment,
+        "role": principal.role,
+        "scopes": sorted(principal.scopes),
+        "tenants": sorted(principal.tenants),
+        "hint": row["key_hint"] if row else None,
+        "created_at": row["created_at"].isoformat() if row else None,
+        "expires_at": row["expires_at"].isoformat() if row and row["expires_at"] else None,
+    }
 
 
 @router.delete(

@@ -204,6 +204,32 @@ async def test_keys_are_published_as_hashes_and_revocation_is_immediate(
         )
 
 
+async def test_a_key_sees_who_it_is_and_a_revoked_key_is_401(client: httpx.AsyncClient) -> None:
+    tenant, key, info = await new_tenant(client)
+    admin = bearer(ADMIN)
+    sre = await client.post(
+        f"/v1/tenants/{tenant}/keys", headers=admin, json={"name": "ops", "role": "sre", "tenants": ["x"]}
+    )
+    assert sre.status_code == 201, sre.text
+    me = await client.get("/v1/keys/self", headers=bearer(sre.json()["key"]))
+    assert me.status_code == 200, me.text
+    body = me.json()
+    assert (body["id"], body["name"], body["tenant_id"], body["role"]) == (
+        sre.json()["id"],
+        "ops",
+        tenant,
+        "sre",
+    )
+    assert body["scopes"] == ["dead-letters:manage", "shipments:read", "subscriptions:read"]
+    assert body["tenants"] == ["x"] and body["operator"] is False and body["hint"] == sre.json()["key"][-4:]
+    assert sre.json()["key"] not in me.text and "key_hash" not in body
+    operator = (await client.get("/v1/keys/self", headers=admin)).json()
+    assert operator["operator"] is True and operator["tenant_id"] is None and operator["scopes"] == ["admin"]
+    assert (await client.delete(f"/v1/tenants/{tenant}/keys/{info['id']}", headers=admin)).status_code == 204
+    gone = await client.get("/v1/keys/self", headers=bearer(key))
+    assert gone.status_code == 401 and gone.headers["content-type"].startswith("application/problem+json")
+
+
 async def _revoked_seen(reader: TopicReader, record_key: str) -> bool:
     for rec in await reader.poll():
         if rec.key == record_key.encode() and decode_event(rec.value)[1].revoked:  # type: ignore[attr-defined]
