@@ -17,6 +17,7 @@ from rastro_events import EtaPredicted, NormalizedTrackingEvent
 from rastro_kit.consumer import HandlerContext
 from rastro_kit.logs import get_logger
 from rastro_notification import customer_notices
+from rastro_notification.adapters import customer_store
 from rastro_notification.adapters.message_batch import (
     MessageRow,
     enabled_subscriptions_of,
@@ -24,6 +25,7 @@ from rastro_notification.adapters.message_batch import (
 )
 from rastro_notification.adapters.repository import new_id
 from rastro_notification.domain.event_filter import matches
+from rastro_notification.domain.milestones import milestone_for
 from rastro_notification.domain.webhook_body import ETA_UPDATED, render_body, tracking_type
 
 __all__ = ["handle_batch", "message_type"]
@@ -65,11 +67,26 @@ async def handle_batch(conn: Any, contexts: Sequence[HandlerContext]) -> None:
     queued = await insert_message_rows(conn, rows)
     if queued:
         log.info("messages_queued", records=len(contexts), count=queued)
+    # Customer notices: most shipments have no recipient registered, so one query tells which do,
+    # instead of one lookup per event. An order event of the batch may register one on the way.
+    reachable = await customer_store.shipments_with_recipient(
+        conn, [(ctx.tenant_id, ctx.payload.tracking_number) for ctx in contexts if _may_notify(ctx.payload)]
+    )
     for ctx in contexts:
         event = ctx.payload
-        if isinstance(event, NormalizedTrackingEvent):
-            await customer_notices.on_tracking(conn, ctx.tenant_id, event)
-        elif isinstance(event, EtaPredicted):
-            await customer_notices.on_eta(conn, ctx.tenant_id, event)
-        else:
-            await customer_notices.on_order(conn, ctx.tenant_id, event)
+        if isinstance(event, NormalizedTrackingEvent | EtaPredicted):
+            if (ctx.tenant_id, event.tracking_number) not in reachable:
+                continue
+            if isinstance(event, NormalizedTrackingEvent):
+                await customer_notices.on_tracking(conn, ctx.tenant_id, event)
+            else:
+                await customer_notices.on_eta(conn, ctx.tenant_id, event)
+        elif await customer_notices.on_order(conn, ctx.tenant_id, event):
+            reachable.add((ctx.tenant_id, event.tracking_number))
+
+
+def _may_notify(event: Any) -> bool:
+    """Whether the event could make a customer notice, given a recipient."""
+    if isinstance(event, NormalizedTrackingEvent):
+        return milestone_for(event.status.value) is not None
+    return isinstance(event, EtaPredicted)

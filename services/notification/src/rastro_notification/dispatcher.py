@@ -20,26 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
-import httpx
+import aiohttp
 
 from rastro_kit.db import DB_UNAVAILABLE
 from rastro_kit.logs import get_logger
 from rastro_kit.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LATENCY
 from rastro_kit.service import Runtime
 from rastro_notification.adapters.delivery_queue import (
+    AttemptRecord,
     Claim,
+    Recorded,
     claim_due,
-    record_attempt,
+    record_attempts,
     release,
     seconds_until_next_due,
 )
-from rastro_notification.adapters.webhook_sender import WebhookSender
+from rastro_notification.adapters.webhook_sender import WebhookSender, new_webhook_session
 from rastro_notification.domain.message_lifecycle import MessageStatus, after_attempt
 from rastro_notification.metrics import ENDPOINTS_AUTO_DISABLED
 from rastro_notification.settings import NotificationSettings
@@ -50,26 +50,13 @@ log = get_logger(__name__)
 # OperatorInterventionError covers an administrator's or a failover's shutdown of our backend.
 _DB_DOWN = DB_UNAVAILABLE
 USER_AGENT = "Rastro-Webhooks/0.1"
+RECORD_BATCH = 500  # attempts recorded in one transaction at most
 
 
-def new_http_client(settings: NotificationSettings) -> httpx.AsyncClient:
-    """The one client every delivery shares. No proxies from the environment, no redirects, and no
-    cookie jar: a cookie one subscriber sets must never travel to another. TCP_NODELAY: the request
-    head and body go out as two writes, and Nagle's algorithm would hold the body back until the
-    receiver's delayed ACK (~40 ms per request)."""
-    transport = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
-        ),
-        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-    )
-    return httpx.AsyncClient(
-        transport=transport,
-        trust_env=False,
-        follow_redirects=False,
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        headers={"user-agent": USER_AGENT},
-    )
+def new_http_client(settings: NotificationSettings) -> aiohttp.ClientSession:
+    """The one HTTP session every delivery of this process shares (``webhook_sender.new_webhook_session``:
+    no proxies, redirects, cookies or DNS cache; connections go to the addresses the SSRF check approved)."""
+    return new_webhook_session(settings.max_concurrency, user_agent=USER_AGENT)
 
 
 class Dispatcher:
@@ -77,7 +64,7 @@ class Dispatcher:
         self,
         settings: NotificationSettings,
         *,
-        client_factory: Callable[[NotificationSettings], httpx.AsyncClient] = new_http_client,
+        client_factory: Callable[[NotificationSettings], aiohttp.ClientSession] = new_http_client,
         rng: random.Random | None = None,
         grace_s: float = 5.0,
     ) -> None:
@@ -94,6 +81,10 @@ class Dispatcher:
         self._started = False
         self.claim_rounds = 0  # how many times it looked for due messages
         self._listen_pool: Any = None
+        # Finished attempts waiting for the recorder, each with the future its delivery awaits.
+        self._to_record: list[tuple[AttemptRecord, asyncio.Future[Recorded]]] = []
+        self._record_wake = asyncio.Event()
+        self.record_batches = 0  # how many transactions recorded attempts
 
     async def run(self, runtime: Runtime) -> None:
         """The ``background`` entry point of the service definition."""
@@ -105,6 +96,7 @@ class Dispatcher:
         self._started, self._done = True, asyncio.Event()
         self._listen_pool = listen_pool if listen_pool is not None else pool
         graceful = False
+        recorder = asyncio.create_task(self._recorder(pool), name="attempt-recorder")
         try:
             async with self._client_factory(self._settings) as client:
                 sender = WebhookSender(
@@ -119,6 +111,8 @@ class Dispatcher:
         finally:
             if not graceful:  # cancelled or crashed: in-flight claims are left to expire
                 await _cancel_all(self._inflight)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
             self._done.set()
 
     async def stop(self) -> None:
@@ -218,7 +212,7 @@ class Dispatcher:
             WEBHOOK_LATENCY.observe(result.latency_ms / 1000)
         transition = after_attempt(result, claim.attempt_in_round, self._schedule, self._rng)
         try:
-            recorded = await record_attempt(pool, claim, result, transition, attempted_at, self._breaker)
+            recorded = await self._record(AttemptRecord(claim, result, transition, attempted_at))
         except _DB_DOWN as exc:  # the lease runs out and the message is sent again: at least once
             log.warning("attempt_not_recorded", message_id=claim.message_id, error=repr(exc))
             return
@@ -253,6 +247,41 @@ class Dispatcher:
             )
         if transition.status is MessageStatus.FAILED:
             log.warning("message_failed", message_id=claim.message_id, reason=transition.reason)
+
+    def _record(self, record: AttemptRecord) -> asyncio.Future[Recorded]:
+        """Hand a finished attempt to the recorder; the future is done once its transaction committed."""
+        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._to_record.append((record, future))
+        self._record_wake.set()
+        return future
+
+    async def _recorder(self, pool: Any) -> None:
+        """Group commit: every attempt that finished while the previous transaction ran is recorded in
+        the next one (``record_attempts``), so a busy dispatcher commits a few times per round trip of
+        the database instead of once per delivery. A delivery's slot stays taken until its attempt is
+        recorded, so what is claimed next always sees it."""
+        try:
+            while True:
+                await self._record_wake.wait()
+                self._record_wake.clear()
+                while self._to_record:
+                    batch, self._to_record = self._to_record[:RECORD_BATCH], self._to_record[RECORD_BATCH:]
+                    try:
+                        recorded = await record_attempts(pool, [r for r, _ in batch], self._breaker)
+                    except Exception as exc:  # each delivery decides what it means (``_deliver``)
+                        for _, future in batch:
+                            if not future.done():
+                                future.set_exception(exc)
+                        continue
+                    self.record_batches += 1
+                    for (_, future), outcome in zip(batch, recorded, strict=True):
+                        if not future.done():
+                            future.set_result(outcome)
+        finally:  # stopped: whoever still waits is told, not left hanging
+            for _, future in self._to_record:
+                if not future.done():
+                    future.set_exception(ConnectionAbortedError("the attempt recorder stopped"))
+            self._to_record = []
 
     async def _wind_down(self, pool: Any) -> None:
         if not self._inflight:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import pytest_asyncio
@@ -26,7 +27,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from rastro_notification.adapters.webhook_sender import EXCERPT_BYTES, WebhookSender, resolve_host
+from rastro_notification.adapters.webhook_sender import (
+    EXCERPT_BYTES,
+    PinnedResolver,
+    WebhookSender,
+    new_webhook_session,
+    resolve_host,
+)
 from rastro_notification.domain.delivery import AttemptError, Outcome
 from rastro_notification.domain.signing import generate_secret
 
@@ -132,13 +139,13 @@ async def receiver(serve_asgi: Any) -> AsyncIterator[Receiver]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with new_webhook_session(8, user_agent="test") as client:
         yield client
 
 
 @pytest.fixture
-def sender(client: httpx.AsyncClient) -> WebhookSender:
+def sender(client: aiohttp.ClientSession) -> WebhookSender:
     return WebhookSender(client, timeout_s=5.0, allow_private=True, require_https=False)
 
 
@@ -242,7 +249,7 @@ async def test_the_excerpt_is_capped_at_one_kib_without_splitting_a_character(
     assert len(result.response_excerpt.encode()) <= EXCERPT_BYTES
 
 
-async def test_a_slow_endpoint_times_out(client: httpx.AsyncClient, receiver: Receiver) -> None:
+async def test_a_slow_endpoint_times_out(client: aiohttp.ClientSession, receiver: Receiver) -> None:
     sender = WebhookSender(client, timeout_s=0.3, allow_private=True, require_https=False)
     msg_id = new_id()
     result = await sender.send(f"{receiver.base_url}/slow", msg_id, int(time.time()), BODY, [OLD_SECRET])
@@ -252,7 +259,7 @@ async def test_a_slow_endpoint_times_out(client: httpx.AsyncClient, receiver: Re
 
 
 async def test_a_body_that_never_ends_keeps_its_status_and_first_bytes(
-    client: httpx.AsyncClient, receiver: Receiver
+    client: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     sender = WebhookSender(client, timeout_s=0.3, allow_private=True, require_https=False)
     result = await sender.send(f"{receiver.base_url}/trickle", new_id(), int(time.time()), BODY, [OLD_SECRET])
@@ -270,7 +277,7 @@ async def test_a_refused_connection_is_retried(sender: WebhookSender) -> None:
 
 
 async def test_private_endpoints_are_refused_before_any_request(
-    client: httpx.AsyncClient, receiver: Receiver
+    client: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     sender = WebhookSender(client, allow_private=False, require_https=False)
     msg_id = new_id()
@@ -281,13 +288,13 @@ async def test_private_endpoints_are_refused_before_any_request(
     assert receiver.seen(msg_id) == []
 
 
-async def test_https_is_enforced_when_required(sender: WebhookSender, client: httpx.AsyncClient) -> None:
+async def test_https_is_enforced_when_required(sender: WebhookSender, client: aiohttp.ClientSession) -> None:
     strict = WebhookSender(client, allow_private=True, require_https=True)
     result = await strict.send("http://127.0.0.1:9/hook", new_id(), int(time.time()), BODY, [OLD_SECRET])
     assert result.error == AttemptError.ENDPOINT_REJECTED
 
 
-async def test_a_name_re_pointed_at_a_private_address_is_refused(client: httpx.AsyncClient) -> None:
+async def test_a_name_re_pointed_at_a_private_address_is_refused(client: aiohttp.ClientSession) -> None:
     asked: list[tuple[str, int]] = []
 
     async def rebound(host: str, port: int) -> list[str]:
@@ -302,7 +309,7 @@ async def test_a_name_re_pointed_at_a_private_address_is_refused(client: httpx.A
     assert asked == [("hooks.example.com", 443)]
 
 
-async def test_a_dns_failure_is_retried(client: httpx.AsyncClient) -> None:
+async def test_a_dns_failure_is_retried(client: aiohttp.ClientSession) -> None:
     async def broken(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
@@ -311,7 +318,7 @@ async def test_a_dns_failure_is_retried(client: httpx.AsyncClient) -> None:
     assert (result.error, result.outcome) == (AttemptError.DNS, Outcome.RETRY)
 
 
-async def test_a_resolver_that_never_answers_is_bounded_by_the_timeout(client: httpx.AsyncClient) -> None:
+async def test_a_resolver_that_never_answers_is_bounded_by_the_timeout(client: aiohttp.ClientSession) -> None:
     async def stuck(host: str, port: int) -> list[str]:
         await asyncio.Event().wait()
         return []
@@ -324,24 +331,57 @@ async def test_a_resolver_that_never_answers_is_bounded_by_the_timeout(client: h
     assert time.monotonic() - started < 2
 
 
-async def test_a_public_endpoint_is_sent_to_after_the_check() -> None:
-    sent: list[httpx.Request] = []
+class RedirectedResolver(PinnedResolver):
+    """Notes the addresses the connector was handed, then connects to the local receiver instead."""
 
-    def endpoint(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(200, text="ok")
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+        self.handed: list[list[str]] = []
+
+    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> Any:
+        self.handed.append([r["host"] for r in await super().resolve(host, port, socket.AF_UNSPEC)])
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": self.port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+
+async def test_a_public_endpoint_is_sent_to_at_the_addresses_that_were_checked(receiver: Receiver) -> None:
+    checks: list[str] = []
 
     async def public(host: str, port: int) -> list[str]:
-        return ["93.184.216.34"]
+        checks.append(host)
+        return ["93.184.216.34", "93.184.216.35"]
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(endpoint)) as fake:
-        sender = WebhookSender(fake, allow_private=False, require_https=True, resolve=public)
+    port = int(receiver.base_url.rsplit(":", 1)[1])
+    resolver = RedirectedResolver(port)
+    async with new_webhook_session(4, user_agent="test", resolver=resolver) as session:
+        sender = WebhookSender(session, allow_private=False, require_https=False, resolve=public)
+        msg_id = new_id()
         result = await sender.send(
-            "https://hooks.example.com/in", "msg_pub", int(time.time()), BODY, [NEW_SECRET]
+            f"http://Hooks.Example.com:{port}/hook/200", msg_id, int(time.time()), BODY, [NEW_SECRET]
         )
     assert result.outcome is Outcome.DELIVERED
-    [request] = sent
-    Webhook(NEW_SECRET).verify(request.content, dict(request.headers))
+    # The connection used exactly the addresses the SSRF check approved, not a second DNS answer.
+    assert checks == ["hooks.example.com"]
+    assert resolver.handed == [["93.184.216.34", "93.184.216.35"]]
+    [seen] = receiver.seen(msg_id)
+    assert seen.verified_by == ["new"]
+
+
+async def test_the_pinned_resolver_falls_back_to_the_system_without_a_check() -> None:
+    resolver = PinnedResolver()
+    try:
+        assert [r["host"] for r in await resolver.resolve("127.0.0.1", 80)] == ["127.0.0.1"]
+    finally:
+        await resolver.close()
 
 
 async def test_the_real_resolver_finds_addresses() -> None:

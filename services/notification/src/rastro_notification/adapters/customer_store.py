@@ -139,7 +139,9 @@ async def put_recipient(
     """Register (or replace) a shipment's recipient, sealed. ``source="order"`` (a recipient carried by
     an order event) never replaces one registered through the API; then None is returned."""
     sealed = {k: await seal_value(conn, tenant_id, f"recipients.{k}", values.get(k)) for k in _SEALED}
-    indexes = [_index(tenant_id, kind, values.get(kind)) for kind in ("email", "phone", "document")]
+    indexes = [
+        await _index(conn, tenant_id, kind, values.get(kind)) for kind in ("email", "phone", "document")
+    ]
     keep_api = " WHERE recipients.source = 'order'" if source == "order" else ""
     row = await conn.fetchrow(
         "INSERT INTO recipients (tenant_id, tracking_number, name, email, phone, locale, email_index,"
@@ -161,8 +163,22 @@ async def put_recipient(
     return None if row is None else {**_recipient(row), **{k: values.get(k) for k in _SEALED}}
 
 
-def _index(tenant_id: str, kind: str, value: str | None) -> str | None:
-    return blind_index(tenant_id, kind, value) if value else None
+async def _index(conn: Any, tenant_id: str, kind: str, value: str | None) -> str | None:
+    return await blind_index(conn, tenant_id, kind, value) if value else None
+
+
+async def shipments_with_recipient(conn: Any, shipments: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (tenant, tracking number) pairs have a recipient: one query for a whole batch."""
+    if not shipments:
+        return set()
+    rows = await conn.fetch(
+        "SELECT r.tenant_id, r.tracking_number FROM recipients r"
+        " JOIN unnest($1::text[], $2::text[]) AS s(tenant_id, tracking_number)"
+        " ON r.tenant_id = s.tenant_id AND r.tracking_number = s.tracking_number",
+        [t for t, _ in shipments],
+        [n for _, n in shipments],
+    )
+    return {(r["tenant_id"], r["tracking_number"]) for r in rows}
 
 
 async def get_recipient(conn: Any, tenant_id: str, tracking_number: str) -> dict[str, Any] | None:

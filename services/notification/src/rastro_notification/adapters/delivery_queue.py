@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +41,16 @@ from rastro_notification.domain.endpoint_health import (
 from rastro_notification.domain.message_lifecycle import Transition, describe_failure
 from rastro_notification.domain.rate_limit import allowance, next_tat
 
-__all__ = ["Claim", "Recorded", "claim_due", "record_attempt", "release", "seconds_until_next_due"]
+__all__ = [
+    "AttemptRecord",
+    "Claim",
+    "Recorded",
+    "claim_due",
+    "record_attempt",
+    "record_attempts",
+    "release",
+    "seconds_until_next_due",
+]
 
 # Step 1, no locks: per open subscription, its due heads of (subscription, shipment) queues, up to the
 # room it has beside the messages already in flight. The work is bounded by what can be claimed, not by
@@ -102,24 +111,40 @@ RETURNING m.id, m.subscription_id, m.body, m.attempts, m.round_attempts, s.url, 
 """
 
 _HEALTH = """
-SELECT enabled, failing_since, consecutive_failures, circuit_open_until, disabled_reason, tenant_id, url
-FROM subscriptions WHERE id = $1 FOR UPDATE
+SELECT id, enabled, failing_since, consecutive_failures, circuit_open_until, disabled_reason, tenant_id, url
+FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 """
 
+_SET_HEALTH = """
+UPDATE subscriptions SET enabled = $2, failing_since = $3, consecutive_failures = $4,
+    circuit_open_until = $5, disabled_reason = $6,
+    disabled_at = CASE WHEN $7 THEN now() ELSE disabled_at END,
+    updated_at = CASE WHEN $7 THEN now() ELSE updated_at END
+WHERE id = $1
+"""
+
+# A claim fences a sender that outlived its lease: its late result updates nothing (no row returned).
 _FINISH = """
-UPDATE messages
-SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
-    next_attempt_at = CASE WHEN $4::float8 IS NULL THEN now() ELSE now() + make_interval(secs => $4) END,
-    leased_until = NULL, claim_id = NULL, last_attempt_at = $5, last_error = $6,
-    delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END
-WHERE id = $1 AND claim_id = $2
-RETURNING 1
+UPDATE messages m
+SET status = u.status, attempts = m.attempts + 1, round_attempts = m.round_attempts + 1,
+    next_attempt_at = CASE WHEN u.retry_in IS NULL THEN now()
+                           ELSE now() + make_interval(secs => u.retry_in) END,
+    leased_until = NULL, claim_id = NULL, last_attempt_at = u.attempted_at, last_error = u.error,
+    delivered_at = CASE WHEN u.status = 'delivered' THEN now() ELSE m.delivered_at END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::timestamptz[], $6::text[])
+    AS u(id, claim_id, status, retry_in, attempted_at, error)
+WHERE m.id = u.id AND m.claim_id = u.claim_id
+RETURNING m.id
 """
 
-_ATTEMPT = """
+_ATTEMPTS = """
 INSERT INTO attempts (message_id, subscription_id, attempt_number, attempted_at, status_code, latency_ms,
                       response_excerpt, error, error_detail, outcome)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS (SELECT 1 FROM messages WHERE id = $1)
+SELECT a.* FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::float8[],
+                       $7::text[], $8::text[], $9::text[], $10::text[])
+    AS a(message_id, subscription_id, attempt_number, attempted_at, status_code, latency_ms,
+         response_excerpt, error, error_detail, outcome)
+WHERE EXISTS (SELECT 1 FROM messages WHERE id = a.message_id)
 """
 
 
@@ -191,6 +216,16 @@ class Recorded:
     health: HealthChange | None  # None when the subscription is gone
 
 
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One finished attempt, to be recorded."""
+
+    claim: Claim
+    result: AttemptResult
+    transition: Transition
+    attempted_at: datetime
+
+
 async def record_attempt(
     pool: Any,
     claim: Claim,
@@ -199,82 +234,122 @@ async def record_attempt(
     attempted_at: datetime,
     breaker: BreakerPolicy,
 ) -> Recorded:
-    """Store the attempt, the message's next state and the endpoint's health, in one transaction; a
-    subscription this attempt disabled gets its owner alert (event and e-mail) in the same one."""
-    error = describe_failure(result)
+    """``record_attempts`` for one attempt."""
+    [recorded] = await record_attempts(
+        pool, [AttemptRecord(claim, result, transition, attempted_at)], breaker
+    )
+    return recorded
+
+
+async def record_attempts(
+    pool: Any, records: Sequence[AttemptRecord], breaker: BreakerPolicy
+) -> list[Recorded]:
+    """Store the attempts, their messages' next states and their endpoints' health, in one transaction
+    (three statements and a lock for the whole group, not six round trips and a commit per attempt); a
+    subscription an attempt disabled gets its owner alert (event and e-mail) in the same one. Attempts of
+    one endpoint apply to its health in the order given. Returns one ``Recorded`` per record, in order."""
+    if not records:
+        return []
+    errors = [describe_failure(r.result) for r in records]
     async with pool.acquire() as conn, conn.transaction():
-        kept = await conn.fetchval(
-            _FINISH,
-            claim.message_id,
-            claim.claim_id,
-            transition.status.value,
-            transition.retry_in_s,
-            attempted_at,
-            error,
-        )
+        # Subscriptions first, in id order: two instances recording at once lock them in the same order.
+        rows = {
+            r["id"]: r for r in await conn.fetch(_HEALTH, sorted({r.claim.subscription_id for r in records}))
+        }
+        kept = {
+            r["id"]
+            for r in await conn.fetch(
+                _FINISH,
+                [r.claim.message_id for r in records],
+                [r.claim.claim_id for r in records],
+                [r.transition.status.value for r in records],
+                [r.transition.retry_in_s for r in records],
+                [r.attempted_at for r in records],
+                errors,
+            )
+        }
         await conn.execute(
-            _ATTEMPT,
-            claim.message_id,
-            claim.subscription_id,
-            claim.attempt_number,
-            attempted_at,
-            result.status_code,
-            result.latency_ms,
-            result.response_excerpt,
-            None if result.error is None else str(result.error),
-            result.error_detail,
-            result.outcome.value,
+            _ATTEMPTS,
+            [r.claim.message_id for r in records],
+            [r.claim.subscription_id for r in records],
+            [r.claim.attempt_number for r in records],
+            [r.attempted_at for r in records],
+            [r.result.status_code for r in records],
+            [r.result.latency_ms for r in records],
+            [r.result.response_excerpt for r in records],
+            [None if r.result.error is None else str(r.result.error) for r in records],
+            [r.result.error_detail for r in records],
+            [r.result.outcome.value for r in records],
         )
-        change = await _update_health(conn, claim.subscription_id, result, attempted_at, breaker, error)
-    return Recorded(kept is not None, change)
+        changes = await _update_health(conn, rows, records, errors, breaker)
+    return [Recorded(r.claim.message_id in kept, change) for r, change in zip(records, changes, strict=True)]
 
 
-async def _update_health(
-    conn: Any,
-    sub_id: str,
-    result: AttemptResult,
-    attempted_at: datetime,
-    breaker: BreakerPolicy,
-    error: str | None,
-) -> HealthChange | None:
-    row = await conn.fetchrow(_HEALTH, sub_id)
-    if row is None:
-        return None
-    health = EndpointHealth(
+def _health_of(row: Mapping[str, Any]) -> EndpointHealth:
+    return EndpointHealth(
         enabled=row["enabled"],
         failing_since=row["failing_since"],
         consecutive_failures=row["consecutive_failures"],
         circuit_open_until=row["circuit_open_until"],
         disabled_reason=row["disabled_reason"],
     )
-    change = after_endpoint_attempt(health, result.outcome, attempted_at, breaker)
-    new = change.health
-    reason = f"{new.disabled_reason}: {error}" if change.disabled_now else new.disabled_reason
-    await conn.execute(
-        "UPDATE subscriptions SET enabled = $2, failing_since = $3, consecutive_failures = $4,"
-        " circuit_open_until = $5, disabled_reason = $6,"
-        " disabled_at = CASE WHEN $7 THEN now() ELSE disabled_at END,"
-        " updated_at = CASE WHEN $7 THEN now() ELSE updated_at END WHERE id = $1",
-        sub_id,
-        new.enabled,
-        new.failing_since,
-        new.consecutive_failures,
-        new.circuit_open_until,
-        reason,
-        change.disabled_now,
-    )
-    if change.disabled_now:
+
+
+async def _update_health(
+    conn: Any,
+    rows: Mapping[str, Mapping[str, Any]],
+    records: Sequence[AttemptRecord],
+    errors: Sequence[str | None],
+    breaker: BreakerPolicy,
+) -> list[HealthChange | None]:
+    """Fold each attempt into its endpoint's health (``domain.endpoint_health``), in order; write only
+    the endpoints whose health changed, and alert the owners of those an attempt disabled."""
+    current = {sub: _health_of(row) for sub, row in rows.items()}
+    disabled: dict[str, str | None] = {}  # subscription → the error that disabled it
+    changes: list[HealthChange | None] = []
+    for record, error in zip(records, errors, strict=True):
+        sub = record.claim.subscription_id
+        if sub not in current:
+            changes.append(None)
+            continue
+        change = after_endpoint_attempt(current[sub], record.result.outcome, record.attempted_at, breaker)
+        current[sub] = change.health
+        if change.disabled_now:
+            disabled[sub] = error
+        changes.append(change)
+    # The stored reason of an endpoint disabled now names the error that did it.
+    reasons = {
+        sub: f"{h.disabled_reason}: {disabled[sub]}" if sub in disabled else h.disabled_reason
+        for sub, h in current.items()
+    }
+    updates = [
+        (
+            sub,
+            health.enabled,
+            health.failing_since,
+            health.consecutive_failures,
+            health.circuit_open_until,
+            reasons[sub],
+            sub in disabled,
+        )
+        for sub, health in current.items()
+        if sub in disabled or health != _health_of(rows[sub])
+    ]
+    if updates:
+        await conn.executemany(_SET_HEALTH, updates)
+    for sub in disabled:
+        health, row = current[sub], rows[sub]
         await alert_endpoint_disabled(
             conn,
-            sub_id=sub_id,
+            sub_id=sub,
             tenant_id=row["tenant_id"],
             url=row["url"],
-            reason=new.disabled_reason or "",
-            detail=reason or "",
-            failing_since=new.failing_since,
-            disabled_at=attempted_at,
+            reason=health.disabled_reason or "",
+            detail=reasons[sub] or "",
+            failing_since=health.failing_since,
+            disabled_at=max(r.attempted_at for r in records if r.claim.subscription_id == sub),
         )
-    return change
+    return changes
 
 
 async def release(pool: Any, claims: Sequence[Claim]) -> None:
