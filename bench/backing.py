@@ -105,6 +105,18 @@ async def started_backing(partitions: int) -> AsyncIterator[Backing]:
             await _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
+@contextlib.asynccontextmanager
+async def started_database() -> AsyncIterator[tuple[str, str]]:
+    """Only Postgres (no broker): a fresh database's URL and the server's version, dropped at exit."""
+    with _postgres_server() as (server_url, origin):
+        database = f"rastro_bench_{secrets.token_hex(4)}"
+        version = await _admin_sql(server_url, f'CREATE DATABASE "{database}"')
+        try:
+            yield _with_database(server_url, database), f"{version} ({origin})"
+        finally:
+            await _admin_sql(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
     """Fresh topics for one scenario (names unique per run)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="rastro-bench")
