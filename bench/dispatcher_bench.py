@@ -168,6 +168,7 @@ async def main(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
                 await wait_until(drained, timeout=args.timeout, interval=0.05, message="drain")
                 drain_s, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                drain_rounds, drain_batches = dispatcher.claim_rounds, dispatcher.record_batches
                 # Live: queue at a fixed rate while it runs; latency = queued → delivered_at.
                 queued: dict[str, float] = {}
                 per_tick = max(int(args.rate / 20), 1)
@@ -203,6 +204,8 @@ async def main(args: argparse.Namespace, port: int) -> dict[str, Any]:
         "drain_deliveries_per_s": round(args.messages / drain_s, 1),
         "ratio_to_ceiling": round(args.messages / drain_s / ceiling, 2),
         "drain_cpu_us_per_delivery": round(cpu / args.messages * 1e6, 1),
+        "drain_claim_rounds": drain_rounds,
+        "drain_record_transactions": drain_batches,
         "live_rate": args.rate,
         "live_messages": len(ids),
         "live_p50_ms": round(percentile(latencies, 50) or 0, 1),

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from rastro_kit.db import DB_UNAVAILABLE
 from rastro_kit.logs import get_logger
@@ -267,7 +268,7 @@ class Dispatcher:
                 while self._to_record:
                     batch, self._to_record = self._to_record[:RECORD_BATCH], self._to_record[RECORD_BATCH:]
                     try:
-                        recorded = await record_attempts(pool, [r for r, _ in batch], self._breaker)
+                        recorded = await self._record_batch(pool, [r for r, _ in batch])
                     except Exception as exc:  # each delivery decides what it means (``_deliver``)
                         for _, future in batch:
                             if not future.done():
@@ -282,6 +283,16 @@ class Dispatcher:
                 if not future.done():
                     future.set_exception(ConnectionAbortedError("the attempt recorder stopped"))
             self._to_record = []
+
+    async def _record_batch(self, pool: Any, records: list[AttemptRecord]) -> list[Recorded]:
+        """``record_attempts``, tried again (up to three times) when Postgres picked it as a deadlock
+        victim or could not serialize it: the records are still valid, only the transaction lost."""
+        for attempt in range(3):
+            try:
+                return await record_attempts(pool, records, self._breaker)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+                log.warning("attempts_record_retry", count=len(records), error=repr(exc), attempt=attempt + 1)
+        return await record_attempts(pool, records, self._breaker)
 
     async def _wind_down(self, pool: Any) -> None:
         if not self._inflight:

@@ -16,6 +16,7 @@ import pytest
 from rastro_kit.db import create_pool
 from rastro_kit.testing import wait_until
 from rastro_notification.adapters import repository as repo
+from rastro_notification.adapters.delivery_queue import _HEALTH
 from rastro_notification.dispatcher import Dispatcher
 from rastro_notification.domain.signing import generate_secret
 from rastro_notification.settings import NotificationSettings
@@ -177,3 +178,33 @@ async def test_the_dispatcher_rides_out_lost_database_connections(
         await dispatcher.stop()
         await task
         await own.close()
+
+
+async def test_recording_attempts_never_blocks_the_consumer_queueing_messages(pool: tuple[Any, str]) -> None:
+    """The recorder locks the endpoints' rows for their health while the consumer inserts messages that
+    reference them (a foreign key: KEY SHARE locks, in its own order). FOR UPDATE there deadlocked the two
+    under load; the recorder's lock must not conflict with the foreign key's at all."""
+    db = pool[0]
+    sub = await repo.insert_subscription(
+        db,
+        tenant_id="acme",
+        url="https://hooks.example.com/in",
+        event_types=["*"],
+        description=None,
+        secret=generate_secret(),
+        enabled=True,
+    )
+    async with db.acquire() as recorder, recorder.transaction():
+        assert [r["id"] for r in await recorder.fetch(_HEALTH, [sub.id])] == [sub.id]
+        async with db.acquire() as consumer, consumer.transaction():
+            await consumer.execute("SET LOCAL lock_timeout = '2s'")  # blocked would fail here, not hang
+            queued = await repo.insert_messages(
+                consumer,
+                [sub.id],
+                tenant_id="acme",
+                event_id="evt-lock",
+                event_type="tracking.delivered",
+                ordering_key="acme/T-lock",
+                body=b"{}",
+            )
+    assert queued == 1

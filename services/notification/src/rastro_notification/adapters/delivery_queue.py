@@ -110,9 +110,11 @@ RETURNING m.id, m.subscription_id, m.body, m.attempts, m.round_attempts, s.url, 
           CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS previous_secret
 """
 
+# NO KEY UPDATE, not UPDATE: the consumer inserting messages takes KEY SHARE locks on the same rows (the
+# foreign key), in its own order; FOR UPDATE would conflict with them and deadlock, this does not.
 _HEALTH = """
 SELECT id, enabled, failing_since, consecutive_failures, circuit_open_until, disabled_reason, tenant_id, url
-FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE
 """
 
 _SET_HEALTH = """
