@@ -248,8 +248,11 @@ if __name__ == "__main__":
     parser.add_argument("--live-s", type=float, default=10)
     parser.add_argument("--pool", type=int, default=10, help="Postgres pool size (the service's default)")
     parser.add_argument("--timeout", type=float, default=300)
-    # As the service logs: JSON, one line per attempt at INFO.
+    # As the service logs (JSON, one line per attempt at INFO): the cost counts, the lines go nowhere
+    # (the loggers keep the stream they were configured with).
+    real_stdout, sys.stdout = sys.stdout, open(os.devnull, "w")
     configure_logging("notification", os.environ.get("RASTRO_LOG_LEVEL", "INFO"))
+    sys.stdout = real_stdout
     port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
     try:
