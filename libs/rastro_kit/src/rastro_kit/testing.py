@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,9 +12,35 @@ from typing import Any, TypeVar, overload
 
 import uvicorn
 
-__all__ = ["TopicReader", "free_port", "publish_api_key", "send_event", "serve_app", "wait_until"]
+from rastro_kit.db import apply_migrations, create_pool
+
+__all__ = [
+    "TopicReader",
+    "free_port",
+    "migrated_schema",
+    "publish_api_key",
+    "send_event",
+    "serve_app",
+    "wait_until",
+]
 
 T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def migrated_schema(
+    database_url: str, prefix: str, packages: tuple[str, ...], *, max_size: int = 10
+) -> AsyncIterator[Any]:
+    """A pool on a fresh schema ``<prefix><hex>`` with the kit's and ``packages``' migrations applied,
+    for tests that drive a service's SQL without the service; the schema is dropped afterwards."""
+    schema = f"{prefix}{secrets.token_hex(3)}"
+    pool = await create_pool(database_url, schema, max_size=max_size)
+    try:
+        await apply_migrations(pool, schema, packages)
+        yield pool
+    finally:
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
 
 
 def free_port() -> int:

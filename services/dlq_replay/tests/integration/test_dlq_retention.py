@@ -4,7 +4,6 @@ them; recent ones and other tenants' stay; finished jobs go once nothing kept na
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from itertools import count
@@ -13,8 +12,8 @@ from typing import Any
 import pytest
 
 from rastro_dlq_replay.housekeeping import OLD_DEAD_LETTERS, purge_store
-from rastro_kit.db import apply_migrations, create_pool
 from rastro_kit.retention import Cutoff
+from rastro_kit.testing import migrated_schema
 
 pytestmark = pytest.mark.integration
 MONTH = timedelta(days=30)
@@ -23,14 +22,8 @@ _offsets = count()
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[Any]:
-    schema = f"dret{secrets.token_hex(3)}"
-    pool = await create_pool(database_url, schema)
-    try:
-        await apply_migrations(pool, schema, ("rastro_dlq_replay.migrations",))
+    async with migrated_schema(database_url, "dret", ("rastro_dlq_replay.migrations",)) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def letter(pool: Any, id_: str, tenant: str | None, age_days: int, status: str = "new") -> None:

@@ -4,7 +4,6 @@ shipment of the same age (default retention), a shipment in progress, and lane s
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from rastro_eta.housekeeping import purge_shipments
-from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.testing import migrated_schema
 
 pytestmark = pytest.mark.integration
 TABLES = ("shipments", "predictions", "prediction_history", "outcomes", "lane_samples")
@@ -20,14 +19,8 @@ TABLES = ("shipments", "predictions", "prediction_history", "outcomes", "lane_sa
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[Any]:
-    schema = f"eret{secrets.token_hex(3)}"
-    pool = await create_pool(database_url, schema)
-    try:
-        await apply_migrations(pool, schema, ("rastro_eta.migrations",))
+    async with migrated_schema(database_url, "eret", ("rastro_eta.migrations",)) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def shipment(pool: Any, tenant: str, number: str, status: str, age_days: int) -> None:

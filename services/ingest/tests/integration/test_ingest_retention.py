@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rastro_ingest.housekeeping import purge_tables
-from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.testing import migrated_schema
 
 pytestmark = pytest.mark.integration
 DEFAULTS = {"shipments": 365.0, "idempotency_keys": 1.0, "imports": 90.0}
@@ -21,14 +21,8 @@ DEFAULTS = {"shipments": 365.0, "idempotency_keys": 1.0, "imports": 90.0}
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[Any]:
-    schema = f"iret{secrets.token_hex(3)}"
-    pool = await create_pool(database_url, schema)
-    try:
-        await apply_migrations(pool, schema, ("rastro_ingest.migrations",))
+    async with migrated_schema(database_url, "iret", ("rastro_ingest.migrations",)) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def rows_of(pool: Any, tenant: str, age: timedelta, *, live: bool = False) -> None:

@@ -16,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 from rastro_events import OrderCreated, OrderShipped, Payload, RawTrackingEvent, encode_event, new_event
 from rastro_events.payloads import Money
 from rastro_kit.consumer import HandlerContext
-from rastro_kit.db import apply_migrations, create_pool
+from rastro_kit.testing import migrated_schema
 from rastro_normalization.handlers import HANDLERS
 from rastro_normalization.kpis.repository import KpiQuery, kpi_counts
 from rastro_normalization.kpis.windows import KpiWindow
@@ -27,11 +27,10 @@ NOVEMBER = KpiWindow(date(2026, 11, 1), date(2026, 11, 30))
 
 @pytest.fixture(scope="module")
 async def pool(database_url: str) -> AsyncIterator[Any]:
-    schema = f"kpifacts_{secrets.token_hex(3)}"
-    pool = await create_pool(database_url, schema, max_size=2)
-    await apply_migrations(pool, schema, ("rastro_normalization.migrations",))
-    yield pool
-    await pool.close()
+    async with migrated_schema(
+        database_url, "kpifacts_", ("rastro_normalization.migrations",), max_size=2
+    ) as pool:
+        yield pool
 
 
 async def handle(pool: Any, tenant: str, *payloads: Payload) -> None:

@@ -4,16 +4,15 @@ shares a tracking number; old order events and order facts go too."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from rastro_kit.db import apply_migrations, create_pool
 from rastro_kit.housekeeping import Housekeeper
 from rastro_kit.retention import Cutoff
+from rastro_kit.testing import migrated_schema
 from rastro_normalization.housekeeping import FINISHED_SHIPMENTS, purge_read_model, retention
 from rastro_normalization.settings import NormalizationSettings
 
@@ -23,14 +22,8 @@ YEAR = timedelta(days=365)
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[Any]:
-    schema = f"nret{secrets.token_hex(3)}"
-    pool = await create_pool(database_url, schema)
-    try:
-        await apply_migrations(pool, schema, ("rastro_normalization.migrations",))
+    async with migrated_schema(database_url, "nret", ("rastro_normalization.migrations",)) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def add_shipment(pool: Any, tenant: str, number: str, status: str, age_days: int, entries: int) -> None:
