@@ -4,9 +4,10 @@
 
 Ingest, normalization and notification run as separate processes (as in production and ``make run``)
 on the broker and Postgres of ``bench/backing.py``; a webhook receiver with ``--endpoints`` endpoints
-runs in this process. Each endpoint belongs to its own tenant and subscribes to ``tracking.*``; events
-are spread evenly over the tenants and posted at each ``--rates`` value (events/s, in requests of
-``--batch`` events) for ``--seconds``. Every event makes exactly one webhook.
+runs in a process of its own (raw ASGI on uvicorn, as light as a receiver gets). Each endpoint belongs
+to its own tenant and subscribes to ``tracking.*``; events are spread evenly over the tenants and
+posted at each ``--rates`` value (events/s, in requests of ``--batch`` events) for ``--seconds``. Every
+event makes exactly one webhook.
 
 Figures per rate: events/s offered and webhooks/s delivered over the window, and the latency from the
 moment the event's POST was sent to the moment its webhook reached the receiver (p50/p99), read from
@@ -33,36 +34,68 @@ import httpx
 from backing import Backing, started_backing
 from ceilings import broker_produce
 from results import percentile
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from workload import envelope_records, tracking_events
 
-from rastro_kit.testing import free_port, serve_app, wait_until
+from rastro_kit.testing import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
 SERVICES = ("ingest", "normalization", "notification")
 
 
+RECEIVER = """
+import json, sys, time, uvicorn
+arrived, deliveries = {}, 0
+
+async def app(scope, receive, send):
+    global deliveries
+    if scope["type"] != "http":
+        return
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    status, out = 204, b""
+    if scope["method"] == "POST":
+        now = time.time()
+        deliveries += 1
+        raw = json.loads(body).get("data", {}).get("raw_event_id")
+        if raw:
+            arrived.setdefault(raw, now)
+    elif scope["path"] == "/count":
+        status, out = 200, json.dumps({"deliveries": deliveries, "arrived": len(arrived)}).encode()
+    elif scope["path"] == "/arrivals":
+        status, out = 200, json.dumps(arrived).encode()
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": out})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
+            http="httptools", loop="uvloop", backlog=4096)
+"""
+
+
 class Receiver:
-    """Accepts every webhook (204) and notes when each event's webhook arrived."""
+    """The webhook receiver, in a process of its own (as a subscriber's server would be): accepts every
+    webhook (204) and notes when each event's webhook arrived (``raw_event_id`` in the body)."""
 
     def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}  # raw event id → arrival (time.time())
-        self.deliveries = 0
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._child: subprocess.Popen[bytes] | None = None
 
-    async def hook(self, request: Request) -> Response:
-        body = await request.body()
-        now = time.time()
-        self.deliveries += 1
-        raw_id = json.loads(body).get("data", {}).get("raw_event_id")
-        if raw_id:
-            self.arrived.setdefault(raw_id, now)
-        return Response(status_code=204)
+    def start(self) -> None:
+        self._child = subprocess.Popen([sys.executable, "-c", RECEIVER, str(self.port)])
 
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hooks/{n}", self.hook, methods=["POST"])])
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.terminate()
+            self._child.wait(10)
+
+    async def count(self, client: httpx.AsyncClient) -> dict[str, int]:
+        return dict((await client.get(self.base_url + "/count")).json())
+
+    async def arrivals(self, client: httpx.AsyncClient) -> dict[str, float]:
+        return dict((await client.get(self.base_url + "/arrivals", timeout=60)).json())
 
 
 class Processes:
@@ -199,22 +232,25 @@ async def measure(
     args: Any,
     seed: int,
 ) -> dict[str, Any]:
-    before = receiver.deliveries
-    t0 = time.time()
-    sent_at = await offer(procs, tenants, rate, args.seconds, args.batch, seed)
-    offered_s = time.time() - t0
-    await wait_until(
-        lambda: all(i in receiver.arrived for i in sent_at),
-        timeout=args.seconds * 10 + 60,
-        message="webhooks",
-    )
-    last = max(receiver.arrived[i] for i in sent_at)
-    latencies = [(receiver.arrived[i] - sent_at[i]) * 1000 for i in sent_at]
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await receiver.count(client)
+        t0 = time.time()
+        sent_at = await offer(procs, tenants, rate, args.seconds, args.batch, seed)
+        offered_s = time.time() - t0
+        expected = before["arrived"] + len(sent_at)
+
+        async def all_arrived() -> bool:
+            return (await receiver.count(client))["arrived"] >= expected
+
+        await wait_until(all_arrived, timeout=args.seconds * 10 + 60, interval=0.2, message="webhooks")
+        after, arrived = await receiver.count(client), await receiver.arrivals(client)
+    last = max(arrived[i] for i in sent_at)
+    latencies = [(arrived[i] - sent_at[i]) * 1000 for i in sent_at]
     return {
         "rate_offered": rate,
         "events": len(sent_at),
         "events_per_s_posted": round(len(sent_at) / offered_s, 1),
-        "webhooks_per_s": round((receiver.deliveries - before) / (last - t0), 1),
+        "webhooks_per_s": round((after["deliveries"] - before["deliveries"]) / (last - t0), 1),
         "p50_ms": round(percentile(latencies, 50) or 0, 1),
         "p99_ms": round(percentile(latencies, 99) or 0, 1),
         "max_ms": round(max(latencies), 1),
@@ -229,21 +265,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         procs = Processes(backing, Path(args.logs))
         receiver = Receiver()
         procs.start()
+        receiver.start()
         try:
-            async with serve_app(receiver.app()) as hook_base:
-                await procs.ready()
-                tenants = await setup_tenants(procs, hook_base + "/hooks", args.endpoints, run)
-                await measure(
-                    procs, receiver, tenants, 100, argparse.Namespace(seconds=3, batch=args.batch), 1
-                )
-                rows = []
-                for n, rate in enumerate(args.rates):
-                    row = await measure(procs, receiver, tenants, rate, args, 10 + n)
-                    row["ratio_to_broker_produce"] = round(row["webhooks_per_s"] / ceiling.events_per_s, 3)
-                    rows.append(row)
-                    print(json.dumps(row))
+            await procs.ready()
+            tenants = await setup_tenants(procs, receiver.base_url + "/hooks", args.endpoints, run)
+            await measure(procs, receiver, tenants, 100, argparse.Namespace(seconds=3, batch=args.batch), 1)
+            rows = []
+            for n, rate in enumerate(args.rates):
+                row = await measure(procs, receiver, tenants, rate, args, 10 + n)
+                row["ratio_to_broker_produce"] = round(row["webhooks_per_s"] / ceiling.events_per_s, 3)
+                rows.append(row)
+                print(json.dumps(row))
         finally:
             procs.stop()
+            receiver.stop()
     return {
         "machine": {"cores": os.cpu_count(), "broker": backing.broker, "postgres": backing.postgres},
         "endpoints": args.endpoints,
