@@ -55,6 +55,7 @@ __all__ = [
     "CACHE_TTL_S",
     "DecryptionError",
     "EncryptedColumn",
+    "KeyDestroyed",
     "MasterKeyMissing",
     "PersonalDataError",
     "blind_index",
@@ -156,7 +157,7 @@ async def _key_by_id(conn: Any, tenant_id: str, key_id: str) -> bytes:
         tenant_id,
     )
     if row is None:
-        raise DecryptionError(f"data key {key_id} of tenant {tenant_id!r} does not exist (destroyed?)")
+        raise KeyDestroyed(f"data key {key_id} of tenant {tenant_id!r} does not exist (destroyed?)")
     return _cached(key_id, lambda: unwrap_key(bytes(row["wrapped"]), key_id, tenant_id, row["kek_id"]))
 
 
@@ -207,20 +208,36 @@ async def seal_value(conn: Any, tenant_id: str, column: str, plaintext: str | by
     return seal_with(dek, key_id, tenant_id, column, data)
 
 
-async def open_value(conn: Any, tenant_id: str, column: str, token: str | bytes | None) -> bytes | None:
+class KeyDestroyed(DecryptionError):
+    """The value's data key is gone: the tenant was crypto-shredded (or the key dropped)."""
+
+
+async def open_value(
+    conn: Any, tenant_id: str, column: str, token: str | bytes | None, *, shredded_as_none: bool = False
+) -> bytes | None:
     """Decrypt a sealed value; None stays None, and so does a value written before encryption was on
-    (until ``rotate_column`` seals it). Raises ``DecryptionError``."""
+    (until ``rotate_column`` seals it). Raises ``DecryptionError`` — except, with ``shredded_as_none``,
+    for a value whose key was destroyed (a shredded tenant): None, as if erased. A tampered value or a
+    missing master key still raises."""
     if token is None:
         return None
     if not is_sealed(token):
         return token if isinstance(token, bytes) else token.encode()
     text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
     key_id, blob = parse_token(text)
-    return open_with(await _key_by_id(conn, tenant_id, key_id), tenant_id, column, blob)
+    try:
+        dek = await _key_by_id(conn, tenant_id, key_id)
+    except KeyDestroyed:
+        if shredded_as_none:
+            return None
+        raise
+    return open_with(dek, tenant_id, column, blob)
 
 
-async def open_text(conn: Any, tenant_id: str, column: str, token: str | bytes | None) -> str | None:
-    opened = await open_value(conn, tenant_id, column, token)
+async def open_text(
+    conn: Any, tenant_id: str, column: str, token: str | bytes | None, *, shredded_as_none: bool = False
+) -> str | None:
+    opened = await open_value(conn, tenant_id, column, token, shredded_as_none=shredded_as_none)
     return None if opened is None else opened.decode()
 
 

@@ -236,8 +236,15 @@ async def count_by_service_and_reason(conn: Any, selection: DeadLetterFilter) ->
 
 async def _stored(conn: Any, row: Any) -> StoredDeadLetter:
     fields = dict(row)
-    fields["value"] = await open_value(conn, fields["tenant"] or NO_TENANT, VALUE_AAD, fields["value"])
+    sealed = fields["value"]
+    fields["value"] = await open_value(
+        conn, fields["tenant"] or NO_TENANT, VALUE_AAD, sealed, shredded_as_none=True
+    )
     names, values = fields.pop("header_names"), fields.pop("header_values")
     fields["headers"] = tuple(zip(names, values, strict=True))
     fields["status"] = Status(fields["status"])
+    if sealed is not None and fields["value"] is None:
+        # Its tenant was crypto-shredded: the payload is gone for good. It reads as a purged dead letter
+        # (shown without a value, never replayed), not as an error in every listing.
+        fields["status"] = Status.PURGED
     return StoredDeadLetter(**fields)

@@ -190,7 +190,10 @@ async def get_recipient(conn: Any, tenant_id: str, tracking_number: str) -> dict
     )
     if row is None:
         return None
-    opened = {k: await open_text(conn, tenant_id, f"recipients.{k}", row[k]) for k in _SEALED}
+    # A shredded tenant's recipient opens as nobody (no name, e-mail or phone): no notice goes out.
+    opened = {
+        k: await open_text(conn, tenant_id, f"recipients.{k}", row[k], shredded_as_none=True) for k in _SEALED
+    }
     return {**_recipient(row), **opened, "last_expected_date": row["last_expected_date"]}
 
 

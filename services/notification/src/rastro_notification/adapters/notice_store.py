@@ -120,19 +120,28 @@ async def claim_notices(pool: Any, *, limit: int, lease_s: float) -> list[Notice
         rows = await conn.fetch(_CLAIM, limit, lease_s)
         tenants = sorted({r["tenant_id"] for r in rows})
         settings = {s["tenant_id"]: s for s in await conn.fetch(_SETTINGS, tenants)} if rows else {}
-        rows = [await _opened(conn, r) for r in rows]
-    return [_claim(r, settings.get(r["tenant_id"])) for r in rows]
+        opened = [await _opened(conn, r) for r in rows]
+        # A shredded tenant's notice has nobody left to send to: it fails now instead of every lease.
+        shredded = [r["id"] for r in opened if r["address"] is None]
+        if shredded:
+            await conn.execute(
+                "UPDATE notices SET status = 'failed', leased_until = NULL,"
+                " last_error = 'recipient data shredded' WHERE id = ANY($1::text[])",
+                shredded,
+            )
+    return [_claim(r, settings.get(r["tenant_id"])) for r in opened if r["address"] is not None]
 
 
 async def _opened(conn: Any, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A claimed row with its address and recipient name decrypted, to be sent."""
+    """A claimed row with its address and recipient name decrypted, to be sent (address None: the
+    tenant was crypto-shredded)."""
     tenant = row["tenant_id"]
     context = dict(json.loads(row["context"]))
     if context.get("recipient_name"):
         context["recipient_name"] = await open_text(
-            conn, tenant, "notices.recipient_name", context["recipient_name"]
+            conn, tenant, "notices.recipient_name", context["recipient_name"], shredded_as_none=True
         )
-    address = await open_text(conn, tenant, "notices.address", row["address"])
+    address = await open_text(conn, tenant, "notices.address", row["address"], shredded_as_none=True)
     return {**dict(row), "address": address, "context": json.dumps(context)}
 
 
@@ -208,7 +217,8 @@ async def list_notices(
             **{k: r[k] for k in ("id", "tenant_id", "kind", "tracking_number", "milestone", "channel")},
             **{k: r[k] for k in ("locale", "status", "attempts", "last_error", "deferred_reason")},
             "address": mask_address(
-                await open_text(conn, r["tenant_id"], "notices.address", r["address"]) or ""
+                await open_text(conn, r["tenant_id"], "notices.address", r["address"], shredded_as_none=True)
+                or ""
             ),
             "send_after": iso(r["send_after"]) if r["status"] == "pending" else None,
             "sent_at": iso(r["sent_at"]),
