@@ -10,6 +10,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 __all__ = [
     "ADMIN",
@@ -17,13 +18,16 @@ __all__ = [
     "ROLES",
     "ROLE_NAMES",
     "SCOPES",
+    "Role",
+    "Scope",
     "effective_scopes",
     "grants",
     "role_scopes",
 ]
 
 ADMIN = "admin"
-SCOPES = (
+# The type (request models and their OpenAPI enums use it) and the tuple are one list.
+Scope = Literal[
     "events:write",
     "shipments:read",
     "mappings:manage",
@@ -35,8 +39,10 @@ SCOPES = (
     "audit:read",
     "privacy:manage",
     "retention:manage",
-    ADMIN,
-)
+    "admin",
+]
+SCOPES: tuple[str, ...] = get_args(Scope)
+Role = Literal["admin", "operator", "sre", "viewer", "integration"]  # the keys of ROLES
 
 # A managing scope includes reading the same thing: keys created before the read scopes existed keep
 # every route they had.

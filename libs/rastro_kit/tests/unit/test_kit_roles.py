@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -8,7 +8,7 @@ from rastro_events import ApiKeyRecord
 from rastro_kit.audit import SYSTEM, origin_of, record, redact
 from rastro_kit.auth import Principal, principal_from_record
 from rastro_kit.http import ProblemError, tenant_scope
-from rastro_kit.roles import ROLES, SCOPES, effective_scopes, grants, role_scopes
+from rastro_kit.roles import ROLES, SCOPES, Role, effective_scopes, grants, role_scopes
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +20,7 @@ def key(**kw: Any) -> ApiKeyRecord:
 
 
 def test_roles_are_made_of_known_scopes_and_only_admin_holds_admin() -> None:
-    assert set(ROLES) == {"admin", "operator", "sre", "viewer", "integration"}
+    assert set(ROLES) == {"admin", "operator", "sre", "viewer", "integration"} == set(get_args(Role))
     assert all(scopes <= set(SCOPES) for scopes in ROLES.values())
     assert ROLES["admin"] == frozenset(SCOPES)
     assert not any({"admin", "audit:read", "privacy:manage"} & s for r, s in ROLES.items() if r != "admin")

@@ -17,7 +17,7 @@ from rastro_ingest.rate_limit import rate_limited
 from rastro_kit import audit
 from rastro_kit.auth import SCOPES, Principal, generate_api_key, hash_key
 from rastro_kit.http import ProblemError, require_key, require_scope, tenant_scope
-from rastro_kit.roles import role_scopes
+from rastro_kit.roles import Role, Scope, role_scopes
 
 __all__ = ["router"]
 
@@ -55,23 +55,6 @@ EXAMPLE_TENANT = {"id": "acme", "name": "ACME Comércio", "created_at": "2026-11
 
 def _example(status: int, example: Any, description: str) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": description, "content": {"application/json": {"example": example}}}}
-
-
-Scope = Literal[
-    "events:write",
-    "shipments:read",
-    "mappings:manage",
-    "subscriptions:read",
-    "subscriptions:manage",
-    "dead-letters:read",
-    "dead-letters:manage",
-    "carriers:manage",
-    "audit:read",
-    "privacy:manage",
-    "retention:manage",
-    "admin",
-]
-Role = Literal["admin", "operator", "sre", "viewer", "integration"]
 
 
 class TenantIn(BaseModel):
