@@ -119,49 +119,50 @@ def privacy_router(
     re-wraps the keys onto the current master key; ``…/shred-tenant`` destroys a tenant's keys."""
     router = APIRouter(prefix=f"/v1/privacy/{area}", tags=["privacy"])
 
-    def subject_tenant(principal: Principal, body: DataSubjectRequest) -> str:
+    async def data_subject_request(
+        request: Request,
+        body: DataSubjectRequest,
+        principal: Principal,
+        kind: str,
+        run: Callable[[Any, DataSubject], Awaitable[Any]],
+        summary: Callable[[Any], Any],
+    ) -> tuple[DataSubject, str, Any]:
+        """Run ``export`` or ``erase`` for the person ``body`` names and audit it (``details`` carry
+        ``summary`` of the result, never the person) in the same transaction; (who, request id, result)."""
         tenant_id = tenant_scope(principal, body.tenant)
         if tenant_id is None:
             raise ProblemError(422, "An operator key must name the tenant.", type_="tenant-required")
-        return tenant_id
+        ref = body.request_id or f"dsr_{secrets.token_hex(8)}"
+        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
+            who = await DataSubject.of(conn, tenant_id, body)
+            result = await run(conn, who)
+            details = {"service": service, **summary(result)}
+            await record_data_subject_request(
+                conn, principal, request, kind, ref, tenant_id=who.tenant_id, details=details
+            )
+        return who, ref, result
 
     @router.post("/export", summary="Everything this service holds about one person, decrypted")
     async def export_route(
         request: Request, body: DataSubjectRequest, principal: Principal = PRIVACY
     ) -> dict[str, Any]:
-        tenant_id, ref = subject_tenant(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
-        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-            who = await DataSubject.of(conn, tenant_id, body)
-            found = await export(conn, who)
-            counts = {k: len(v) for k, v in found.items() if isinstance(v, list)}
-            await record_data_subject_request(
-                conn,
-                principal,
-                request,
-                "access",
-                ref,
-                tenant_id=who.tenant_id,
-                details={"service": service, "found": counts},
-            )
+        who, ref, found = await data_subject_request(
+            request,
+            body,
+            principal,
+            "access",
+            export,
+            lambda found: {"found": {k: len(v) for k, v in found.items() if isinstance(v, list)}},
+        )
         return {"service": service, "tenant": who.tenant_id, "request_id": ref, "data": found}
 
     @router.post("/erase", summary="Erase everything this service holds about one person; a report")
     async def erase_route(
         request: Request, body: DataSubjectRequest, principal: Principal = PRIVACY
     ) -> dict[str, Any]:
-        tenant_id, ref = subject_tenant(principal, body), body.request_id or f"dsr_{secrets.token_hex(8)}"
-        async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
-            who = await DataSubject.of(conn, tenant_id, body)
-            removed = await erase(conn, who)
-            await record_data_subject_request(
-                conn,
-                principal,
-                request,
-                "erasure",
-                ref,
-                tenant_id=who.tenant_id,
-                details={"service": service, "removed": removed},
-            )
+        who, ref, removed = await data_subject_request(
+            request, body, principal, "erasure", erase, lambda removed: {"removed": removed}
+        )
         return {"service": service, "tenant": who.tenant_id, "request_id": ref, "removed": removed}
 
     @router.post("/rotate-keys", summary="New data keys; re-encrypt every sealed value in batches")
