@@ -46,7 +46,6 @@ __all__ = [
     "Claim",
     "Recorded",
     "claim_due",
-    "record_attempt",
     "record_attempts",
     "release",
     "seconds_until_next_due",
@@ -226,21 +225,6 @@ class AttemptRecord:
     result: AttemptResult
     transition: Transition
     attempted_at: datetime
-
-
-async def record_attempt(
-    pool: Any,
-    claim: Claim,
-    result: AttemptResult,
-    transition: Transition,
-    attempted_at: datetime,
-    breaker: BreakerPolicy,
-) -> Recorded:
-    """``record_attempts`` for one attempt."""
-    [recorded] = await record_attempts(
-        pool, [AttemptRecord(claim, result, transition, attempted_at)], breaker
-    )
-    return recorded
 
 
 async def record_attempts(
