@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rastro_cli.local_env import problem_message
-from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl, _api_key
+from rastro_cli.local_env import admin_api_key, problem_message
+from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl
 
 __all__ = ["AUDITED_SERVICES", "audit_app", "fetch_merged", "merge_newest_first"]
 
@@ -64,7 +64,7 @@ def list_audit(
     params = {
         k: v for k, v in {"action": action, "since": since, "actor": actor, "tenant": tenant}.items() if v
     }
-    headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
+    headers = {"Authorization": f"Bearer {admin_api_key(api_key)}"}
     try:
         with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=30) as client:
             items = fetch_merged(client, service or AUDITED_SERVICES, params, limit)

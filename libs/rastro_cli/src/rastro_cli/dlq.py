@@ -11,7 +11,6 @@ same on every command: ``--service``, ``--error-class`` (the dead-letter reason,
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
-from rastro_cli.local_env import demo_env, problem_message
+from rastro_cli.local_env import admin_api_key, problem_message
 
 __all__ = ["dlq_app"]
 
@@ -63,7 +62,8 @@ class Api:
 
     def __init__(self, url: str, api_key: str | None) -> None:
         self.url = url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
+        key = admin_api_key(api_key, option_env="RASTRO_API_KEY")
+        self._headers = {"Authorization": f"Bearer {key}"}
         self._client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
     def call(self, method: str, path: str, *, params: Any = None, body: Any = None) -> Any:
@@ -90,13 +90,6 @@ class Api:
                     yield rest.decode()
         except httpx.TransportError as exc:
             _die(f"Cannot reach {self.url}: {exc}. Is the stack running (make run)?")
-
-
-def _api_key(given: str | None) -> str:
-    key = given or os.environ.get("RASTRO_ADMIN_API_KEY") or demo_env().get("RASTRO_ADMIN_API_KEY")
-    if not key:
-        _die("No API key: pass --api-key or set RASTRO_API_KEY (make run writes .rastro/demo.env).", code=2)
-    return key
 
 
 def _die(message: str, code: int = 1) -> NoReturn:

@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from rastro_cli.local_env import demo_env
+
 __all__ = ["import_file"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-DEMO_ENV = Path(".rastro/demo.env")
 _PIECE = 256 * 1024
 _SHOWN_ERRORS = 10
 console = Console()
@@ -85,7 +86,7 @@ def _run(file: Path, params: dict[str, str], url: str, key: str) -> None:
 
 
 def _endpoint(base_url: str | None, api_key: str | None) -> tuple[str, str]:
-    env = _demo_env()
+    env = demo_env()
     url = base_url or os.environ.get("RASTRO_BASE_URL") or env.get("RASTRO_BASE_URL") or DEFAULT_BASE_URL
     key = (
         api_key
@@ -97,13 +98,6 @@ def _endpoint(base_url: str | None, api_key: str | None) -> tuple[str, str]:
     if not key:
         raise typer.BadParameter("no API key: pass --api-key or set RASTRO_API_KEY", param_hint="--api-key")
     return url.rstrip("/"), key
-
-
-def _demo_env() -> dict[str, str]:
-    if not DEMO_ENV.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in DEMO_ENV.read_text().splitlines() if "=" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _upload(

@@ -3,11 +3,13 @@ to ``.rastro/demo.env``, and the one-line reading of a problem+json error."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
+import typer
 
-__all__ = ["DEMO_ENV", "demo_env", "problem_message"]
+__all__ = ["DEMO_ENV", "admin_api_key", "demo_env", "problem_message"]
 
 DEMO_ENV = Path(".rastro") / "demo.env"
 
@@ -18,6 +20,18 @@ def demo_env() -> dict[str, str]:
         return {}
     pairs = (line.split("=", 1) for line in DEMO_ENV.read_text().splitlines() if "=" in line)
     return {name.strip(): value.strip() for name, value in pairs}
+
+
+def admin_api_key(given: str | None, *, option_env: str = "RASTRO_ADMIN_API_KEY") -> str:
+    """The key a command acts with: ``--api-key`` (or its ``option_env``), else the operator key from
+    the environment or ``.rastro/demo.env``. None anywhere: a one-line hint and exit code 2."""
+    key = given or os.environ.get("RASTRO_ADMIN_API_KEY") or demo_env().get("RASTRO_ADMIN_API_KEY")
+    if not key:
+        typer.echo(
+            f"No API key: pass --api-key or set {option_env} (make run writes .rastro/demo.env).", err=True
+        )
+        raise typer.Exit(2)
+    return key
 
 
 def problem_message(response: httpx.Response) -> str:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from rastro_cli.local_env import demo_env, problem_message
+from rastro_cli.local_env import admin_api_key, problem_message
 
 __all__ = ["AREAS", "fan_out", "privacy_app"]
 
@@ -56,11 +56,7 @@ def _run(base_url: str, api_key: str | None, action: str, body: dict[str, Any]) 
 
 
 def _call(base_url: str, api_key: str | None, action: str, body: dict[str, Any]) -> dict[str, Any]:
-    key = api_key or demo_env().get("RASTRO_ADMIN_API_KEY")
-    if not key:
-        typer.echo("No API key: pass --api-key or set RASTRO_ADMIN_API_KEY.", err=True)
-        raise typer.Exit(2)
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {admin_api_key(api_key)}"}
     try:
         with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=120, trust_env=False) as c:
             answers = fan_out(c, action, {k: v for k, v in body.items() if v is not None})

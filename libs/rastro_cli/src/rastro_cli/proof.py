@@ -24,8 +24,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from rastro_cli.local_env import demo_env
-from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl, _api_key
+from rastro_cli.local_env import admin_api_key, demo_env
+from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl
 
 __all__ = ["check_command", "loadgen_command"]
 
@@ -96,7 +96,7 @@ def loadgen_command(
 
     run = run or f"lg{secrets.token_hex(3)}"
     names = [f"{run}-t{i}" for i in range(tenants)]
-    admin = _api_key(api_key)
+    admin = admin_api_key(api_key)
     keys = asyncio.run(create_tenants(base_url, admin, names))
     asyncio.run(wait_keys_known(base_url, keys))
     plan = send_plan(lifecycles(tenants=names, shipments=shipments, seed=seed, run=run), seed=seed)

@@ -9,7 +9,8 @@ each (through the gateway of ``make run`` by default).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 import httpx
@@ -17,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rastro_cli.local_env import problem_message
-from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl, _api_key
+from rastro_cli.local_env import admin_api_key, problem_message
+from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl
+from rastro_kit.retention import MAX_DAYS, MIN_DAYS
 
 __all__ = ["AREAS", "CATEGORY_AREAS", "parse_days", "retention_app", "updates_by_area"]
 
@@ -52,8 +54,8 @@ def parse_days(value: str) -> int | None:
         days = int(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r}: a number of days or 'default'") from None
-    if not 1 <= days <= 3650:
-        raise typer.BadParameter(f"{days}: between 1 and 3650 days")
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise typer.BadParameter(f"{days}: between {MIN_DAYS} and {MAX_DAYS} days")
     return days
 
 
@@ -66,9 +68,16 @@ def updates_by_area(days: Mapping[str, int | None]) -> dict[str, dict[str, int |
     return out
 
 
-def _client(base_url: str, api_key: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
-    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=30, trust_env=False)
+@contextlib.contextmanager
+def _client(base_url: str, api_key: str | None) -> Iterator[httpx.Client]:
+    """A client on the gateway; an unreachable stack ends the command with one line."""
+    headers = {"Authorization": f"Bearer {admin_api_key(api_key)}"}
+    try:
+        with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=30, trust_env=False) as c:
+            yield c
+    except httpx.TransportError as exc:
+        err.print(f"[red]Cannot reach {base_url}: {exc}. Is the stack running (make run)?")
+        raise typer.Exit(1) from exc
 
 
 def _check(area: str, response: httpx.Response) -> dict[str, Any]:
@@ -92,12 +101,8 @@ def _print(answers: list[dict[str, Any]]) -> None:
 @retention_app.command("show")
 def show(tenant: Tenant, base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The tenant's retention, per category and service: days, default or override."""
-    try:
-        with _client(base_url, api_key) as client:
-            answers = [_check(a, client.get(f"/v1/retention/{a}", params={"tenant": tenant})) for a in AREAS]
-    except httpx.TransportError as exc:
-        err.print(f"[red]Cannot reach {base_url}: {exc}. Is the stack running (make run)?")
-        raise typer.Exit(1) from exc
+    with _client(base_url, api_key) as client:
+        answers = [_check(a, client.get(f"/v1/retention/{a}", params={"tenant": tenant})) for a in AREAS]
     _print(answers)
 
 
@@ -126,13 +131,9 @@ def set_retention(
     if not days:
         err.print("Name at least one category: --shipments, --delivery-log, --dead-letters …")
         raise typer.Exit(2)
-    try:
-        with _client(base_url, api_key) as client:
-            answers = [
-                _check(area, client.put(f"/v1/retention/{area}", json={"tenant": tenant, "days": body}))
-                for area, body in updates_by_area(days).items()
-            ]
-    except httpx.TransportError as exc:
-        err.print(f"[red]Cannot reach {base_url}: {exc}. Is the stack running (make run)?")
-        raise typer.Exit(1) from exc
+    with _client(base_url, api_key) as client:
+        answers = [
+            _check(area, client.put(f"/v1/retention/{area}", json={"tenant": tenant, "days": body}))
+            for area, body in updates_by_area(days).items()
+        ]
     _print(answers)

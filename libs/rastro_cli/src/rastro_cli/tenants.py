@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rastro_cli.local_env import demo_env, problem_message
+from rastro_cli.local_env import admin_api_key, problem_message
 
 __all__ = ["keys_app", "tenants_app"]
 
@@ -41,19 +41,8 @@ ApiKey = Annotated[
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
-def _api_key(given: str | None) -> str:
-    if given:
-        return given
-    if key := demo_env().get("RASTRO_ADMIN_API_KEY"):
-        return key
-    err.print(
-        "[red]No API key: pass --api-key or set RASTRO_ADMIN_API_KEY (make run writes .rastro/demo.env)."
-    )
-    raise typer.Exit(2)
-
-
 def _call(method: str, base_url: str, api_key: str | None, path: str, body: Any = None) -> Any:
-    headers = {"Authorization": f"Bearer {_api_key(api_key)}"}
+    headers = {"Authorization": f"Bearer {admin_api_key(api_key)}"}
     try:
         with httpx.Client(base_url=base_url.rstrip("/"), timeout=30) as client:
             response = client.request(method, path, json=body, headers=headers)
