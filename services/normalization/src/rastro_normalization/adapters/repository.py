@@ -252,14 +252,25 @@ class ShipmentBatch:
             )
             for r in rows
         ]
+        # An upsert, not ``UPDATE ... FROM json_array_elements``: every row exists and is locked (``lock``),
+        # so this always takes the DO UPDATE path, and ON CONFLICT finds each row through the primary key.
+        # The UPDATE's join was left to the planner, whose cached generic plan (made while the table was
+        # small) hash-joined a sequential scan of the whole table: 5 ms per batch at 30,000 shipments,
+        # growing with the table.
         await self._conn.execute(
-            "UPDATE shipments AS s SET status = u->>2, substatus = u->>3, carrier = u->>4, service = u->>5,"
-            " order_id = u->>6, origin = (u->>7)::jsonb, destination = (u->>8)::jsonb,"
-            " promised_date = (u->>9)::date, created_at = (u->>10)::timestamptz,"
-            " shipped_at = (u->>11)::timestamptz, delivered_at = (u->>12)::timestamptz,"
-            " status_since = (u->>13)::timestamptz, revision = (u->>14)::bigint, updated_at = now()"
+            "INSERT INTO shipments AS s (tenant_id, tracking_number, status, substatus, carrier, service,"
+            " order_id, origin, destination, promised_date, created_at, shipped_at, delivered_at,"
+            " status_since, revision)"
+            " SELECT u->>0, u->>1, u->>2, u->>3, u->>4, u->>5, u->>6, (u->>7)::jsonb, (u->>8)::jsonb,"
+            " (u->>9)::date, (u->>10)::timestamptz, (u->>11)::timestamptz, (u->>12)::timestamptz,"
+            " (u->>13)::timestamptz, (u->>14)::bigint"
             " FROM json_array_elements($1::json) AS u"
-            " WHERE s.tenant_id = u->>0 AND s.tracking_number = u->>1",
+            " ON CONFLICT (tenant_id, tracking_number) DO UPDATE SET status = excluded.status,"
+            " substatus = excluded.substatus, carrier = excluded.carrier, service = excluded.service,"
+            " order_id = excluded.order_id, origin = excluded.origin, destination = excluded.destination,"
+            " promised_date = excluded.promised_date, created_at = excluded.created_at,"
+            " shipped_at = excluded.shipped_at, delivered_at = excluded.delivered_at,"
+            " status_since = excluded.status_since, revision = excluded.revision, updated_at = now()",
             orjson.dumps(changed).decode(),
         )
 
