@@ -7,7 +7,8 @@ on the broker and Postgres of ``bench/backing.py``; a webhook receiver with ``--
 runs in a process of its own (raw ASGI on uvicorn, as light as a receiver gets). Each endpoint belongs
 to its own tenant and subscribes to ``tracking.*``; events are spread evenly over the tenants and
 posted at each ``--rates`` value (events/s, in requests of ``--batch`` events) for ``--seconds``. Every
-event makes exactly one webhook.
+event makes exactly one webhook. Before the first rate, ``--warmup-seconds`` of traffic at the lowest
+rate and an ``ANALYZE`` (see ``warm_up``).
 
 Figures per rate: events/s offered and webhooks/s delivered over the window, and the latency from the
 moment the event's POST was sent to the moment its webhook reached the receiver (p50/p99), read from
@@ -30,6 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from backing import Backing, started_backing
 from ceilings import broker_produce
@@ -257,6 +259,22 @@ async def measure(
     }
 
 
+async def warm_up(
+    procs: Processes, receiver: Receiver, tenants: Sequence[tuple[str, str]], backing: Backing, args: Any
+) -> None:
+    """Traffic first, then ANALYZE: the figures are those of a running system, whose tables autovacuum
+    has analyzed, not of a database's first minute. On empty tables the services' cached generic plans
+    scan whole tables (right while they are small, wrong once they have grown), until autovacuum's
+    first ANALYZE of them, up to a minute later."""
+    warm = argparse.Namespace(seconds=args.warmup_seconds, batch=args.batch)
+    await measure(procs, receiver, tenants, min(args.rates), warm, 1)
+    conn = await asyncpg.connect(backing.database_url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     run = secrets.token_hex(2)
     async with started_backing(args.partitions) as backing:
@@ -269,7 +287,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await procs.ready()
             tenants = await setup_tenants(procs, receiver.base_url + "/hooks", args.endpoints, run)
-            await measure(procs, receiver, tenants, 100, argparse.Namespace(seconds=3, batch=args.batch), 1)
+            await warm_up(procs, receiver, tenants, backing, args)
             rows = []
             for n, rate in enumerate(args.rates):
                 row = await measure(procs, receiver, tenants, rate, args, 10 + n)
@@ -321,6 +339,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--endpoints", type=int, default=100)
     parser.add_argument("--batch", type=int, default=20, help="events per POST")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=10, help="traffic at the lowest rate before measuring"
+    )
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--logs", default="/tmp/rastro-pipeline-bench")
     args = parser.parse_args()

@@ -7,6 +7,7 @@ the consumer uses.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from rastro_kit.db import create_pool
 from rastro_kit.testing import wait_until
+from rastro_notification.adapters import delivery_queue as dq
 from rastro_notification.adapters import repository as repo
 from rastro_notification.adapters.delivery_queue import _HEALTH
 from rastro_notification.dispatcher import Dispatcher
@@ -208,3 +210,66 @@ async def test_recording_attempts_never_blocks_the_consumer_queueing_messages(po
                 body=b"{}",
             )
     assert queued == 1
+
+
+async def test_a_claim_reads_what_it_can_claim_not_the_backlog_whatever_the_statistics(
+    pool: tuple[Any, str],
+) -> None:
+    """The queue is analyzed while nothing is pending (a healthy system: autovacuum's statistics), then
+    a backlog builds up (an outage). Plans made on those statistics — generic ones, as the services'
+    cached statements use — must still claim by index per subscription: a claim reads about what it can
+    claim (8 heads for each of 100 subscriptions), not the 10,000 messages waiting. With the index the
+    0007 migration dropped, the same claim read 14.5 million buffers (43 s)."""
+    p, _ = pool
+    subs = [await queue(p, _Endpoint(f"http://127.0.0.1:9/{n}"), count=1) for n in range(100)]
+    backlog = (
+        "INSERT INTO messages (id, subscription_id, tenant_id, event_id, event_type, ordering_key, body,"
+        " status) SELECT 'msg_' || $2 || s.n || '_' || g, s.id, 'acme', $2 || g, 'tracking.delivered',"
+        " 'acme/B' || (g % 20), repeat('x', 900), $3"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS s(id, n), generate_series(1, $4) AS g"
+    )
+    await p.execute("UPDATE messages SET status = 'delivered'")
+    await p.execute(backlog, subs, "done", "delivered", 50)  # history
+    await p.execute("ANALYZE messages")
+    await p.execute(backlog, subs, "late", "pending", 100)  # 10,000 waiting, ~1,300 pages
+    async with p.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        candidates = await _plan(
+            conn, dq._CANDIDATES, "int, int, int, text[], int[]", "64, 8, 2147483647, '{}', '{}'"
+        )
+        ids = [r["id"] for r in await conn.fetch(dq._CANDIDATES, 64, 8, 2**31 - 1, [], [])]
+        assert len(ids) == 64
+        async with conn.transaction():
+            lease = await _plan(conn, dq._LEASE, "text[], float8, text", f"ARRAY{ids!r}, 30, 'clm_t'")
+        next_due = await _plan(conn, dq._NEXT_DUE, "", "")
+    assert _buffers(candidates) < 10_000, candidates  # one scan of the backlog per subscription: 130,000
+    assert 0 <= _buffers(lease, "LockRows") < 500, lease  # finding the 64 rows, not updating their indexes
+    assert _buffers(next_due) < 1_000, next_due  # ~2 per subscription
+
+
+class _Endpoint:
+    def __init__(self, url: str) -> None:
+        self.url, self.secret = url, ""
+
+
+async def _plan(conn: Any, sql: str, types: str, args: str) -> dict[str, Any]:
+    """The executed plan of ``sql``'s generic plan (``plan_cache_mode`` set by the caller)."""
+    await conn.execute(f"PREPARE probe{f'({types})' if types else ''} AS {sql}")
+    try:
+        plan = await conn.fetchval(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE probe{f'({args})' if args else ''}"
+        )
+    finally:
+        await conn.execute("DEALLOCATE probe")
+    return dict(json.loads(plan)[0]["Plan"])
+
+
+def _buffers(node: dict[str, Any], node_type: str | None = None) -> int:
+    """Shared buffers a plan node read (the first node of ``node_type``, else the whole plan)."""
+    if node_type is None or node["Node Type"] == node_type:
+        return int(node["Shared Hit Blocks"]) + int(node["Shared Read Blocks"])
+    for child in node.get("Plans", []):
+        found = _buffers(child, node_type)
+        if found >= 0:
+            return found
+    return -1

@@ -358,13 +358,21 @@ async def release(pool: Any, claims: Sequence[Claim]) -> None:
     )
 
 
+# Per subscription, its first message still to fall due (``messages_due_by_subscription``): one index
+# probe per subscription, whatever the backlog.
+_NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM least(
+    (SELECT min(d.at) FROM subscriptions s CROSS JOIN LATERAL (
+        SELECT m.next_attempt_at AS at FROM messages m
+        WHERE m.status = 'pending' AND m.subscription_id = s.id AND m.next_attempt_at > now()
+        ORDER BY m.next_attempt_at LIMIT 1) d),
+    (SELECT min(circuit_open_until) FROM subscriptions WHERE enabled AND circuit_open_until > now())
+) - now())::float8
+"""
+
+
 async def seconds_until_next_due(pool: Any) -> float | None:
     """How long until the next pending message falls due or a parked endpoint's circuit half-opens
     (None: nothing is waiting)."""
-    value = await pool.fetchval(
-        "SELECT EXTRACT(EPOCH FROM least("
-        " (SELECT min(next_attempt_at) FROM messages WHERE status = 'pending' AND next_attempt_at > now()),"
-        " (SELECT min(circuit_open_until) FROM subscriptions WHERE enabled AND circuit_open_until > now())"
-        ") - now())::float8"
-    )
+    value = await pool.fetchval(_NEXT_DUE)
     return None if value is None else float(value)

@@ -69,10 +69,13 @@ async def queue_stats(pool: Any) -> dict[str, float]:
         """
         SELECT
           (SELECT count(*) FROM messages WHERE status = 'pending') AS queue_depth,
-          (SELECT coalesce(EXTRACT(EPOCH FROM now() - min(m.next_attempt_at)), 0)::float8
-             FROM messages m JOIN subscriptions s ON s.id = m.subscription_id
-            WHERE m.status = 'pending' AND m.next_attempt_at <= now() AND s.enabled
-              AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= now())) AS oldest_due_s,
+          (SELECT coalesce(EXTRACT(EPOCH FROM now() - min(d.at)), 0)::float8
+             FROM subscriptions s CROSS JOIN LATERAL (
+                  SELECT m.next_attempt_at AS at FROM messages m
+                  WHERE m.status = 'pending' AND m.subscription_id = s.id AND m.next_attempt_at <= now()
+                  ORDER BY m.next_attempt_at LIMIT 1) d
+            WHERE s.enabled AND (s.circuit_open_until IS NULL OR s.circuit_open_until <= now())
+          ) AS oldest_due_s,
           (SELECT count(*) FROM subscriptions WHERE NOT enabled) AS disabled,
           (SELECT count(*) FROM subscriptions WHERE enabled AND circuit_open_until > now()) AS circuits_open,
           (SELECT count(*) FROM notices WHERE status = 'pending') AS notices_pending
