@@ -94,6 +94,18 @@ WHERE h.busy + h.rank <= h.cap AND (r.allowed IS NULL OR h.rank <= r.allowed)
 ORDER BY h.next_attempt_at, h.seq LIMIT $1
 """
 
+# One round trip: the lock that serializes claims across instances, and no bitmap scans for the claim's
+# statements. The per-subscription scan must walk ``messages_due_by_subscription`` in order and stop at
+# ``cap - busy`` heads. The planner cannot tell how many due messages are heads, guesses very few, and
+# then a bitmap scan of all the subscription's pending messages (``messages_in_order``) plus a sort
+# looked as cheap as the walk: on a fresh queue of 10,000 it read every pending message per claim
+# (18,000 buffers, 35 ms a claim; the dispatcher fell from ~1,500 to ~500 deliveries/s). Without bitmap
+# scans the in-order walk is the plan that needs no sort.
+_CLAIM_TRANSACTION = """
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':claim'));
+SET LOCAL enable_bitmapscan = off;
+"""
+
 _RATE_LIMITED = """
 SELECT id, rate_limit_per_s, rate_tat, now() AS now FROM subscriptions
 WHERE enabled AND rate_limit_per_s IS NOT NULL
@@ -179,7 +191,7 @@ async def claim_due(
         return []
     claim_id = new_id("clm")
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':claim'))")
+        await conn.execute(_CLAIM_TRANSACTION)
         limited = {r["id"]: r for r in await conn.fetch(_RATE_LIMITED)}
         allowed = {
             sub: allowance(r["rate_tat"], r["now"], r["rate_limit_per_s"]) for sub, r in limited.items()
