@@ -17,6 +17,7 @@ from rastro_ingest.polling.tracked import track_shipments
 from rastro_ingest.rate_limit import rate_limited
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
+from rastro_kit.openapi_problems import PROBLEM_REF
 from rastro_kit.outbox import enqueue_rows
 
 __all__ = ["problem_responses", "router"]
@@ -45,18 +46,6 @@ _HEADER_DOCS = {
     "Retry-After": "seconds to wait before retrying",
 }
 RATE_LIMIT_HEADERS = {k: {"description": v, "schema": {"type": "integer"}} for k, v in _HEADER_DOCS.items()}
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}, "description": "field or per-index errors"},
-    },
-}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -67,7 +56,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         example = {"type": PROBLEM_BASE + type_, "title": title, "status": status, "detail": detail}
         out[status] = {
             "description": title,
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA, "example": example}},
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": example}},
         }
         if status in (429, 503):
             wanted = (
@@ -134,7 +123,7 @@ EXAMPLE_PARTIAL = {
         },
         207: {
             "description": "some events rejected: `accepted` and `errors` by index",
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA, "example": EXAMPLE_PARTIAL}},
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": EXAMPLE_PARTIAL}},
         },
         **problem_responses(401, 403, 404, 413, 422, 429, 503),
     },
