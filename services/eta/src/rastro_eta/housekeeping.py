@@ -6,9 +6,11 @@ for the tenant's ``shipments`` retention (``RASTRO_ETA_RETENTION_DAYS``, 365, un
 overrides it), with its prediction in force, its prediction history and its delivery outcome (so the
 ETA KPIs then cover the retention window). A shipment in progress is never purged, however old.
 
-What stays: lane statistics (``lane_states``, ``lane_samples``): they are what predictions learn from,
-and a purged shipment's delivery must not be learned twice should its event come back. Shipments are
-taken ``FOR UPDATE SKIP LOCKED``, so the purge never waits for the consumer. Index: migration 0008.
+What stays: lane statistics (``lane_states``, ``lane_samples``): they are what predictions learn from.
+A purged shipment's lane sample keeps its transit time but loses its tracking number (``purged:<id>``),
+so nothing in eta names the shipment any more; should the shipment's delivery come back after that, it
+is learned again. Shipments are taken ``FOR UPDATE SKIP LOCKED``, so the purge never waits for the
+consumer. Index: migration 0008 (samples by tracking number: their unique key).
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ WITH doomed AS (
 ), outcomes AS (
     DELETE FROM outcomes o USING doomed d
     WHERE o.tenant_id = d.tenant_id AND o.tracking_number = d.tracking_number RETURNING 1
+), samples AS (
+    UPDATE lane_samples l SET tracking_number = 'purged:' || l.id FROM doomed d
+    WHERE l.tenant_id = d.tenant_id AND l.tracking_number = d.tracking_number RETURNING 1
 ), gone AS (
     DELETE FROM shipments s USING doomed d
     WHERE s.tenant_id = d.tenant_id AND s.tracking_number = d.tracking_number RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM predictions) AS predictions,
-       (SELECT count(*) FROM history) AS prediction_history, (SELECT count(*) FROM outcomes) AS outcomes
+       (SELECT count(*) FROM history) AS prediction_history, (SELECT count(*) FROM outcomes) AS outcomes,
+       (SELECT count(*) FROM samples) AS lane_samples_unlinked
 """
 
 

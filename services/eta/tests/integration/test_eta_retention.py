@@ -1,6 +1,7 @@
 """Retention of eta's per-shipment rows against real Postgres, per tenant: a finished shipment past its
-tenant's ``shipments`` override goes with its predictions, history and outcome; another tenant's
-shipment of the same age (default retention), a shipment in progress, and lane statistics stay."""
+tenant's ``shipments`` override goes with its predictions, history and outcome, and its lane sample
+loses its tracking number; another tenant's shipment of the same age (default retention), a shipment in
+progress, and lane statistics stay."""
 
 from __future__ import annotations
 
@@ -81,7 +82,13 @@ async def test_a_short_override_purges_only_its_tenants_finished_shipments(pool:
 
     counts = await purge_shipments(pool, timedelta(days=365), batch=1)
 
-    assert counts == {"shipments": 1, "predictions": 1, "prediction_history": 2, "outcomes": 1}
+    assert counts == {
+        "shipments": 1,
+        "predictions": 1,
+        "prediction_history": 2,
+        "outcomes": 1,
+        "lane_samples_unlinked": 1,
+    }
     assert await left(pool, "short") == {
         "shipments": 2,
         "predictions": 2,
@@ -89,5 +96,14 @@ async def test_a_short_override_purges_only_its_tenants_finished_shipments(pool:
         "outcomes": 2,
         "lane_samples": 3,  # lane statistics stay
     }
+    # ... but the purged shipment's sample no longer names it; its transit time is still learned from.
+    assert not await pool.fetchval("SELECT count(*) FROM lane_samples WHERE tracking_number = 'OLD1'")
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM lane_samples WHERE tenant_id = 'short' AND tracking_number LIKE 'purged:%'"
+            " AND transit_days = 3"
+        )
+        == 1
+    )
     assert await left(pool, "other") == {t: 2 if t == "prediction_history" else 1 for t in TABLES}
     assert not await pool.fetchval("SELECT count(*) FROM shipments WHERE tracking_number = 'OLD1'")
