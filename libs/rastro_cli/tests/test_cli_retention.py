@@ -6,7 +6,7 @@ import pytest
 import typer
 
 from rastro_cli.devstack.gateway import ROUTE_TABLE
-from rastro_cli.retention import AREAS, parse_days, updates_by_area
+from rastro_cli.retention import AREAS, diverging, parse_days, updates_by_area
 from rastro_kit.retention import CATEGORIES
 
 
@@ -26,3 +26,13 @@ def test_days_are_a_number_in_range_or_default() -> None:
     for bad in ("0", "3651", "soon"):
         with pytest.raises(typer.BadParameter):
             parse_days(bad)
+
+
+def test_a_category_set_apart_in_one_service_is_reported() -> None:
+    def answer(service: str, **days: float) -> dict[str, object]:
+        return {"service": service, "policies": [{"category": c, "days": d} for c, d in days.items()]}
+
+    agreeing = [answer("ingest", shipments=180, imports=90), answer("eta", shipments=180)]
+    assert diverging(agreeing) == {}
+    apart = [*agreeing, answer("normalization", shipments=365), answer("notification", recipients=90)]
+    assert diverging(apart) == {"shipments": {"ingest": 180, "eta": 180, "normalization": 365}}

@@ -22,7 +22,7 @@ from rastro_cli.local_env import admin_api_key, problem_message
 from rastro_cli.tenants import DEFAULT_URL, ApiKey, BaseUrl
 from rastro_kit.retention import MAX_DAYS, MIN_DAYS
 
-__all__ = ["AREAS", "CATEGORY_AREAS", "parse_days", "retention_app", "updates_by_area"]
+__all__ = ["AREAS", "CATEGORY_AREAS", "diverging", "parse_days", "retention_app", "updates_by_area"]
 
 AREAS = {  # /v1/retention/<area> -> the service
     "ingest": "ingest",
@@ -87,6 +87,18 @@ def _check(area: str, response: httpx.Response) -> dict[str, Any]:
     return dict(response.json())
 
 
+def diverging(answers: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Categories whose days differ between the services that apply them: ``{category: {service: days}}``.
+
+    ``shipments`` is applied by ingest, normalization and eta, each in its own database; set apart (the
+    per-service API allows it), one service keeps a shipment the others have purged."""
+    days: dict[str, dict[str, float]] = {}
+    for answer in answers:
+        for p in answer["policies"]:
+            days.setdefault(p["category"], {})[answer["service"]] = p["days"]
+    return {category: found for category, found in days.items() if len(set(found.values())) > 1}
+
+
 def _print(answers: list[dict[str, Any]]) -> None:
     table = Table("category", "service", "days", "source", "default", "changed by")
     rows = [(p, a["service"]) for a in answers for p in a["policies"]]
@@ -96,6 +108,12 @@ def _print(answers: list[dict[str, Any]]) -> None:
             p["category"], service, f"{p['days']:g}", source, f"{p['default_days']:g}", p["updated_by"] or ""
         )
     console.print(table)
+    for category, by_service in diverging(answers).items():
+        listed = ", ".join(f"{service} {days:g}" for service, days in sorted(by_service.items()))
+        err.print(
+            f"[yellow]{category} differs between services ({listed}); make them equal with"
+            f" rastro retention set --{category.replace('_', '-')} DAYS"
+        )
 
 
 @retention_app.command("show")
