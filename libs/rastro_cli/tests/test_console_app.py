@@ -26,18 +26,20 @@ pytestmark = pytest.mark.integration
 
 TENANT_KEY, OPERATOR_KEY = "rk_test_tenant_key_acme_0001", "rk_admin_operator_key_0002"
 VIEWER_KEY, ADMIN_KEY = "rk_test_viewer_key_acme_0003", "rk_test_admin_key_acme_0004"
+THREE_PL_KEY = "rk_test_3pl_key_acme_0005"  # acme's key that also acts for globex (docs/roles.md)
 SELF = {  # what ingest's GET /v1/keys/self answers them (the two keys above meet an "older" ingest: 404)
     key: {
         "id": f"key_{role}",
         "tenant_id": "acme",
         "operator": False,
         "role": role,
-        "tenants": [],
+        "tenants": tenants,
         "scopes": s,
     }
-    for key, role, s in (
-        (VIEWER_KEY, "viewer", ["shipments:read", "subscriptions:read"]),
-        (ADMIN_KEY, "admin", ["admin", "dead-letters:manage", "shipments:read"]),
+    for key, role, s, tenants in (
+        (VIEWER_KEY, "viewer", ["shipments:read", "subscriptions:read"], []),
+        (ADMIN_KEY, "admin", ["admin", "dead-letters:manage", "shipments:read"], []),
+        (THREE_PL_KEY, "sre", ["shipments:read", "dead-letters:read"], ["globex"]),
     )
 }
 SERVICES = ("ingest", "normalization", "eta", "notification", "dlq-replay")
@@ -266,6 +268,33 @@ async def test_an_operator_chooses_the_tenant_the_services_are_asked_about(
         await client.post("/tenant", data={"csrf": token, "tenant": "someone-else"})  # not a tenant: ignored
         await client.get("/shipments")
         assert [c for c in services.calls if c[1] == "GET /v1/shipments"][-1][3]["tenant"] == "acme"
+
+
+async def test_a_3pl_key_switches_between_its_own_tenant_and_those_it_acts_for(
+    console_app: ASGIApp, services: Services
+) -> None:
+    def asked() -> dict[str, str]:
+        return [c for c in services.calls if c[1] == "GET /v1/shipments"][-1][3]
+
+    async with browser(console_app) as client:
+        token = await sign_in(client, THREE_PL_KEY)
+        page = (await client.get("/shipments")).text
+        assert '<option value="acme" selected>' in page and '<option value="globex">' in page
+        assert "all tenants" not in page  # only an operator key sees every tenant
+        assert "tenant" not in asked()  # its own tenant: the key says which
+        await client.post("/tenant", data={"csrf": token, "tenant": "globex", "back": "/shipments"})
+        await client.get("/shipments")
+        assert asked()["tenant"] == "globex"
+        await client.post("/tenant", data={"csrf": token, "tenant": "initech"})  # not listed: ignored
+        await client.get("/shipments")
+        assert asked()["tenant"] == "globex"
+        await client.post("/tenant", data={"csrf": token, "tenant": "acme"})
+        await client.get("/shipments")
+        assert "tenant" not in asked()
+    async with browser(console_app) as plain:
+        await sign_in(plain, VIEWER_KEY)
+        assert 'action="/console/tenant"' not in (await plain.get("/shipments")).text
+        assert 'class="tenant"' not in (await plain.get("/shipments")).text
 
 
 async def test_the_health_panel_shows_the_four_signals(console_app: ASGIApp) -> None:

@@ -50,6 +50,16 @@ class Identity:
             return f"role {self.role}"
         return "custom scopes" if self.scopes is not None else ""
 
+    @property
+    def switchable(self) -> tuple[str, ...]:
+        """The tenants the header offers to switch to: every tenant to an operator key; a 3PL key's own
+        and those it acts for; none to a plain tenant key."""
+        if self.operator:
+            return self.tenants
+        if self.acts_for and self.tenant:
+            return (self.tenant, *(t for t in self.acts_for if t != self.tenant))
+        return ()
+
     def can(self, scope: str) -> bool:
         """Whether to offer an action needing ``scope``; unknown scopes offer everything."""
         return self.operator or self.scopes is None or grants(self.scopes, scope)

@@ -100,9 +100,11 @@ class Visit:
         return self.state.signer.token("csrf", self.session.id)
 
     def tenant_params(self) -> dict[str, str]:
-        """``?tenant=`` for an operator key (its chosen tenant); a tenant key never names one."""
-        if self.session.identity.operator and self.session.tenant:
-            return {"tenant": self.session.tenant}
+        """``?tenant=`` for an operator key (its chosen tenant) and for a 3PL key acting for another
+        tenant than its own; a tenant key on its own tenant never names one."""
+        identity, tenant = self.session.identity, self.session.tenant
+        if tenant and (identity.operator or tenant != identity.tenant):
+            return {"tenant": tenant}
         return {}
 
     @property

@@ -92,5 +92,7 @@ async def choose_tenant(visit: Visit) -> Response:
     identity = visit.session.identity
     if identity.operator and (not wanted or wanted in identity.tenants):
         visit.session.tenant = wanted or None
+    elif not identity.operator and wanted in identity.switchable:  # a 3PL key: one it acts for
+        visit.session.tenant = wanted
     back = str(form.get("back") or "/")
     return visit.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
