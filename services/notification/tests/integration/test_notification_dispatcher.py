@@ -214,7 +214,7 @@ async def test_recording_attempts_never_blocks_the_consumer_queueing_messages(po
 
 @pytest.mark.parametrize("statistics", ["quiet queue", "none"])
 async def test_a_claim_reads_what_it_can_claim_not_the_backlog_whatever_the_statistics(
-    pool: tuple[Any, str], statistics: str
+    pool: tuple[Any, str], receiver: Any, statistics: str
 ) -> None:
     """A backlog of 10,000 messages builds up (an outage) on statistics taken while nothing was pending
     (autovacuum on a healthy system), or on none yet (a fresh queue). Plans made on them — generic ones,
@@ -224,7 +224,7 @@ async def test_a_claim_reads_what_it_can_claim_not_the_backlog_whatever_the_stat
     scans allowed, ``bench/dispatcher_bench.py``'s fresh queue had claims read 18,000; not reproduced
     here.)"""
     p, _ = pool
-    subs = [await queue(p, _Endpoint(f"http://127.0.0.1:9/{n}"), count=1) for n in range(100)]
+    subs = [await queue(p, receiver.endpoint()) for _ in range(100)]
     backlog = (
         "INSERT INTO messages (id, subscription_id, tenant_id, event_id, event_type, ordering_key, body,"
         " status) SELECT 'msg_' || $2 || s.n || '_' || g, s.id, 'acme', $2 || g, 'tracking.delivered',"
@@ -250,11 +250,6 @@ async def test_a_claim_reads_what_it_can_claim_not_the_backlog_whatever_the_stat
     assert _buffers(candidates) < 10_000, candidates  # one scan of the backlog per subscription: 130,000
     assert 0 <= _buffers(lease, "LockRows") < 500, lease  # finding the 64 rows, not updating their indexes
     assert _buffers(next_due) < 1_000, next_due  # ~2 per subscription
-
-
-class _Endpoint:
-    def __init__(self, url: str) -> None:
-        self.url, self.secret = url, ""
 
 
 async def _plan(conn: Any, sql: str, types: str, args: str) -> dict[str, Any]:
