@@ -90,9 +90,7 @@ async def choose_tenant(visit: Visit) -> Response:
     form = await visit.request.form()
     wanted = str(form.get("tenant") or "").strip()
     identity = visit.session.identity
-    if identity.operator and (not wanted or wanted in identity.tenants):
+    if wanted in identity.switchable or (identity.operator and not wanted):  # "": an operator's all
         visit.session.tenant = wanted or None
-    elif not identity.operator and wanted in identity.switchable:  # a 3PL key: one it acts for
-        visit.session.tenant = wanted
     back = str(form.get("back") or "/")
     return visit.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
