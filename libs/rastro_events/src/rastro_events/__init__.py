@@ -24,6 +24,8 @@ from rastro_events.payloads import (
     Payload,
     RawTrackingEvent,
     ShipmentChanged,
+    ShipmentPosition,
+    TelemetryPosition,
 )
 from rastro_events.registry import PAYLOAD_TYPES, model_for
 from rastro_events.taxonomy import RANK, SUBSTATUSES, TERMINAL, Status
@@ -50,7 +52,9 @@ __all__ = [
     "RawTrackingEvent",
     "SchemaViolation",
     "ShipmentChanged",
+    "ShipmentPosition",
     "Status",
+    "TelemetryPosition",
     "UnsupportedType",
     "decode_event",
     "encode_event",

@@ -29,6 +29,8 @@ __all__ = [
     "Payload",
     "RawTrackingEvent",
     "ShipmentChanged",
+    "ShipmentPosition",
+    "TelemetryPosition",
 ]
 
 
@@ -55,6 +57,8 @@ class Location(BaseModel):
     state: str | None = Field(default=None, max_length=100)
     country: str | None = Field(default=None, max_length=2, description="ISO 3166-1 alpha-2")
     postal_code: str | None = Field(default=None, max_length=20)
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="WGS 84 degrees, when known")
+    longitude: float | None = Field(default=None, ge=-180, le=180, description="WGS 84 degrees, when known")
 
 
 class Money(BaseModel):
@@ -67,6 +71,8 @@ class Money(BaseModel):
 
 _CHANNEL = "where the order was sold (web shop, app, a marketplace): the KPIs' channel"
 _COST = "what the tenant pays the carrier for this shipment: the KPIs' cost per delivery"
+_VEHICLE = "own-fleet delivery: the vehicle whose positions (rastro.telemetry.v1) carry this shipment"
+_ROUTE = "own-fleet delivery: the planned route (its corridor) the vehicle should keep to"
 _RECIPIENT = "who receives it: personal data, encrypted at rest and redacted in logs (docs/privacy.md)"
 
 
@@ -108,6 +114,8 @@ class OrderShipped(_OrderEvent):
     sales_channel: str | None = Field(default=None, max_length=64, description=_CHANNEL)
     shipping_cost: Money | None = Field(default=None, description=_COST)
     recipient: Recipient | None = Field(default=None, description=_RECIPIENT)
+    vehicle_id: str | None = Field(default=None, max_length=64, description=_VEHICLE)
+    route_id: str | None = Field(default=None, max_length=64, description=_ROUTE)
 
 
 class OrderCancelled(_OrderEvent):
@@ -208,6 +216,56 @@ class EtaPredicted(Payload):
     promise_quantile: float | None = Field(
         default=None, gt=0, lt=1, description="share of deliveries meant to arrive by the promise date"
     )
+    expected_at: AwareDatetime | None = Field(
+        default=None,
+        description="last mile: the expected arrival time, from the vehicle's position and recent speed",
+    )
+    remaining_m: int | None = Field(
+        default=None, ge=0, description="last mile: the distance left to the destination, metres"
+    )
+
+    def shipment_key(self) -> str:
+        return self.tracking_number
+
+
+class TelemetryPosition(Payload):
+    """One GPS position of a vehicle of the tenant's own fleet (``POST /v1/telemetry``, or produced
+    straight to ``rastro.telemetry.v1`` keyed ``<tenant>/<vehicle id>``)."""
+
+    event_name: ClassVar[str] = "telemetry.position"
+    topic: ClassVar[str] = "rastro.telemetry.v1"
+    vehicle_id: str = Field(min_length=1, max_length=64)
+    recorded_at: AwareDatetime = Field(description="when the device took the fix")
+    latitude: float = Field(ge=-90, le=90, description="WGS 84 degrees")
+    longitude: float = Field(ge=-180, le=180, description="WGS 84 degrees")
+    speed_kmh: float = Field(ge=0, le=400, description="ground speed, km/h")
+    heading: float | None = Field(default=None, ge=0, lt=360, description="degrees clockwise from north")
+    accuracy_m: float | None = Field(default=None, ge=0, description="horizontal accuracy, metres")
+
+    def shipment_key(self) -> str:
+        return self.vehicle_id
+
+
+class ShipmentPosition(Payload):
+    """Where an own-fleet shipment is: its vehicle's last position, what is left to its destination and
+    the vehicle's recent speed. Published by the geofence processor at most every few minutes of
+    recorded time per shipment, and with each geofence event; ETA turns it into a last-mile ETA."""
+
+    event_name: ClassVar[str] = "shipment.position"
+    topic: ClassVar[str] = "rastro.positions.v1"
+    tracking_number: str
+    vehicle_id: str
+    recorded_at: AwareDatetime
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    speed_kmh: float = Field(ge=0, description="the vehicle's recent average speed (moving or not)")
+    remaining_m: int | None = Field(
+        default=None, ge=0, description="straight-line distance to the destination; None if it is not located"
+    )
+    route_remaining_m: int | None = Field(
+        default=None, ge=0, description="distance left along the planned route, when the shipment has one"
+    )
+    inside_destination: bool = False
 
     def shipment_key(self) -> str:
         return self.tracking_number

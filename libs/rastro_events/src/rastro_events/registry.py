@@ -24,6 +24,8 @@ from rastro_events.payloads import (
     Payload,
     RawTrackingEvent,
     ShipmentChanged,
+    ShipmentPosition,
+    TelemetryPosition,
 )
 
 __all__ = [
@@ -57,6 +59,8 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         ShipmentChanged,
         EtaPredicted,
         ApiKeyRecord,
+        TelemetryPosition,
+        ShipmentPosition,
     )
 }
 _UPCASTERS: dict[tuple[str, int], Converter] = {}  # (name, N) -> vN to vN+1

@@ -15,8 +15,10 @@ __all__ = [
     "INGEST_UPSTREAM",
     "MAIN_TOPICS",
     "ORDERS",
+    "POSITIONS",
     "SERVICES",
     "SHIPMENTS",
+    "TELEMETRY",
     "TRACKING_NORMALIZED",
     "TRACKING_RAW",
     "TopicSpec",
@@ -34,6 +36,8 @@ SHIPMENTS = "rastro.shipments.v1"
 ETA = "rastro.eta.v1"
 AUTH_KEYS = "rastro.auth.keys.v1"
 INGEST_UPSTREAM = "rastro.ingest.upstream.v1"
+TELEMETRY = "rastro.telemetry.v1"
+POSITIONS = "rastro.positions.v1"
 
 SERVICES = ("ingest", "normalization", "eta", "notification", "dlq-replay")
 DLQ_PATTERN = r"^rastro\..*\.dlq$"
@@ -75,6 +79,8 @@ MAIN_TOPICS: tuple[tuple[str, str], ...] = (
     (SHIPMENTS, "shipment state changes, key tenant/tracking number"),
     (ETA, "delivery-date predictions, key tenant/tracking number"),
     (INGEST_UPSTREAM, "raw upstream events for ingest to validate: one POST /v1/events event + tenant_id"),
+    (TELEMETRY, "own-fleet GPS positions, key tenant/vehicle id (POST /v1/telemetry, or fleet systems)"),
+    (POSITIONS, "where own-fleet shipments are, from the geofence processor, key tenant/tracking number"),
 )
 
 
