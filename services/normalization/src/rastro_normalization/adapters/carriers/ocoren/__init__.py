@@ -1,0 +1,1 @@
+"""OCOREN (PROCEDA) standard occurrence codes: code table (``codes.csv``); sources in ``README.md``."""

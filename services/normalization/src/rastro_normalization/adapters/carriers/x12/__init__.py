@@ -1,0 +1,1 @@
+"""ANSI X12 214 AT701 shipment status codes: code table (``codes.csv``); sources in ``README.md``."""
