@@ -1,4 +1,5 @@
-"""``rastro import FILE``: stream a CSV file to ``POST /v1/imports`` with a progress bar.
+"""``rastro import FILE``: stream a CSV or EDI file (OCOREN, X12 214) to ``POST /v1/imports`` with a
+progress bar.
 
 The file is sent with chunked transfer encoding, read a piece at a time, so its size does not matter
 to this process or to the service. Defaults come from the environment that ``make run`` writes to
@@ -30,7 +31,9 @@ console = Console()
 
 
 def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the CSV file")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="the CSV or EDI file")
+    ],
     mapping: Annotated[
         str | None,
         typer.Option(help='JSON: our field → your header, e.g. \'{"tracking_number": "Rastreio"}\''),
@@ -42,6 +45,19 @@ def import_file(
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA zone for times without offset")] = None,
     tenant: Annotated[str | None, typer.Option(help="operator keys only: the tenant to import for")] = None,
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv, ocoren, x12-214, or edi (either EDI); default: edi for .txt/.edi/.x12, else csv",
+        ),
+    ] = None,
+    carrier: Annotated[
+        str | None, typer.Option(help="EDI: the sending carrier, when the file's sender name is not")
+    ] = None,
+    ack: Annotated[
+        Path | None, typer.Option(help="X12 214: write the 997 acknowledgement to this file")
+    ] = None,
     base_url: Annotated[
         str | None, typer.Option(help="default: $RASTRO_BASE_URL, else the dev gateway")
     ] = None,
@@ -49,7 +65,7 @@ def import_file(
         str | None, typer.Option(help="default: $RASTRO_API_KEY or $RASTRO_DEMO_API_KEY")
     ] = None,
 ) -> None:
-    """Import a CSV file of tracking or order events, one event per row."""
+    """Import a CSV file of tracking or order events (one event per row), or an EDI occurrence file."""
     if mapping is not None:
         try:
             json.loads(mapping)
@@ -63,11 +79,17 @@ def import_file(
         "timezone": timezone,
         "tenant": tenant,
         "filename": file.name,
+        "format": file_format or _format_of(file),
+        "carrier": carrier,
     }
-    _run(file, {k: v for k, v in options.items() if v is not None}, *_endpoint(base_url, api_key))
+    _run(file, {k: v for k, v in options.items() if v is not None}, *_endpoint(base_url, api_key), ack)
 
 
-def _run(file: Path, params: dict[str, str], url: str, key: str) -> None:
+def _format_of(file: Path) -> str:
+    return "edi" if file.suffix.lower() in (".txt", ".edi", ".x12", ".ocoren", ".oco") else "csv"
+
+
+def _run(file: Path, params: dict[str, str], url: str, key: str, ack: Path | None = None) -> None:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "text/csv"}
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30.0, read=600.0), trust_env=False) as client:
         response = _upload(client, file, params, headers)
@@ -75,12 +97,18 @@ def _run(file: Path, params: dict[str, str], url: str, key: str) -> None:
         if response.status_code == 202:
             job, failure = body, None
         elif response.status_code == 422 and isinstance(body.get("job"), dict):
-            job, failure = body["job"], body.get("detail")  # the file broke off part-way
+            job, failure = body["job"], body.get("detail")  # broke off part-way, or malformed EDI
         else:
             _fail(response, body)
         _print_summary(job, failure)
-        if job["rows_rejected"]:
+        if job["rows_rejected"] or job["errors_truncated"] or failure:
             _print_errors(client, job, headers)
+        if ack is not None and "acknowledgement" in job["links"]:
+            answer = client.get(
+                job["links"]["acknowledgement"], headers={"Authorization": headers["Authorization"]}
+            )
+            ack.write_text(answer.text, encoding="ascii")
+            console.print(f"997 acknowledgement written to {ack}")
     if response.status_code != 202:
         raise typer.Exit(1)
 
@@ -147,7 +175,7 @@ def _print_errors(client: httpx.Client, job: dict[str, Any], headers: dict[str, 
             lines.append(line)
             if len(lines) > _SHOWN_ERRORS:
                 break
-    console.print(f"[yellow]{job['rows_rejected']:,} rows rejected[/]; first errors:")
+    console.print(f"[yellow]{job['rows_rejected']:,} rows rejected[/]; first errors (row or line):")
     for line in lines[1:]:
         console.print(f"  {line}", markup=False)
     console.print(f"all of them as CSV: GET {str(client.base_url).rstrip('/')}{url}")

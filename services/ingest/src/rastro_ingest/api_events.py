@@ -15,6 +15,7 @@ from rastro_ingest.domain.events_in import Accepted, Rejected, read_events
 from rastro_ingest.outgoing import outbox_rows
 from rastro_ingest.polling.tracked import track_shipments
 from rastro_ingest.rate_limit import rate_limited
+from rastro_ingest.references import remember_refs
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
 from rastro_kit.openapi_problems import PROBLEM_REF
@@ -165,7 +166,9 @@ async def post_events(
             if stored is not None:
                 return _replay(stored, request_hash, body)
         await enqueue_rows(conn, rows)  # one COPY
-        await track_shipments(conn, tenant_id, [a.payload for a in accepted])  # carrier polling
+        payloads = [a.payload for a in accepted]
+        await track_shipments(conn, tenant_id, payloads)  # carrier polling
+        await remember_refs(conn, tenant_id, payloads)  # what EDI files match orders by
         status, answer, content_type = _answer(accepted, ids, rejected)
         encoded = orjson.dumps(answer)  # once: the response, and the stored answer of a retry
         if idempotency_key:

@@ -9,7 +9,8 @@ What goes, by category (defaults in brackets):
   jobs that ended that long ago, with their row errors; and the re-upload keys stored that long ago (a
   file uploaded again after that is imported again — downstream inboxes drop events they saw recently);
 - ``shipments`` [``RASTRO_INGEST_SHIPMENT_RETENTION_DAYS``, 365]: polled shipments no longer polled
-  (delivered, stopped, expired) whose last carrier news and last poll are that old.
+  (delivered, stopped, expired) whose last carrier news and last poll are that old; and the order
+  references EDI files are matched by (``shipment_refs``) whose order had no event accepted that long.
 
 Every statement locks ``FOR UPDATE SKIP LOCKED`` (never waits for a request or the poller) and deletes in
 batches. Indexes: migrations 0001 and 0008.
@@ -68,12 +69,23 @@ WITH gone AS (
 )
 SELECT count(*) AS tracked_shipments FROM gone
 """
+_SHIPMENT_REFS = """
+WITH gone AS (
+    DELETE FROM shipment_refs WHERE (tenant_id, order_id) IN (
+        SELECT tenant_id, order_id FROM shipment_refs
+        WHERE updated_at < now() - $1::interval AND tenant_id {tenant}
+        LIMIT $3 FOR UPDATE SKIP LOCKED)
+    RETURNING 1
+)
+SELECT count(*) AS shipment_refs FROM gone
+"""
 # (category, statement, rows a batch: a job takes its errors along, up to thousands, so few jobs a batch)
 RULES: tuple[tuple[str, str, int], ...] = (
     ("idempotency_keys", _IDEMPOTENCY_KEYS, BATCH),
     ("imports", _IMPORT_JOBS, 10),
     ("imports", _IMPORT_EVENT_KEYS, BATCH),
     ("shipments", _TRACKED_SHIPMENTS, BATCH),
+    ("shipments", _SHIPMENT_REFS, BATCH),
 )
 
 

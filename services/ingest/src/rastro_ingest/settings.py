@@ -61,6 +61,15 @@ class IngestSettings(KitSettings):
         default=60.0, gt=0, description="an open circuit tries again after this"
     )
 
+    inbox_dir: str | None = Field(
+        default=None,
+        description="watched inbox folder: files dropped in <dir>/<tenant>/ are imported once (unset: off)",
+    )
+    inbox_poll_s: float = Field(default=5.0, gt=0, description="how often the inbox folder is looked at")
+    inbox_settle_s: float = Field(
+        default=2.0, ge=0, description="a file is taken once unchanged this long (still being written before)"
+    )
+
     @property
     def carrier_rate_limits_per_s(self) -> dict[str, float]:
         pairs = (item.split("=", 1) for item in self.carrier_rate_limits.split(",") if "=" in item)

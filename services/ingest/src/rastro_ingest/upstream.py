@@ -21,6 +21,7 @@ from rastro_events.ids import scoped_event_id
 from rastro_events.topics import INGEST_UPSTREAM
 from rastro_ingest.adapters.repository import tenant_exists
 from rastro_ingest.domain.events_in import Accepted, read_event
+from rastro_ingest.references import remember_refs
 from rastro_kit.consumer import HandlerContext
 from rastro_kit.errors import PermanentError, Reason
 from rastro_kit.outbox import enqueue_event
@@ -48,6 +49,7 @@ async def handle_upstream(ctx: HandlerContext) -> None:
         traceparent=_header(ctx, "traceparent"),
     )
     await enqueue_event(ctx.conn, result.payload.topic, envelope)
+    await remember_refs(ctx.conn, tenant_id, (result.payload,))
 
 
 def upstream_consumers(_: Runtime) -> tuple[ConsumerSpec, ...]:

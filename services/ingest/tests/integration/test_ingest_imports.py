@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from rastro_cli.main import app as cli
 from rastro_events import decode_event
 from rastro_events.topics import TRACKING_RAW
 from rastro_ingest.app import build_app
+from rastro_ingest.imports.inbox import Inbox
 from rastro_ingest.settings import IngestSettings
 from rastro_kit.testing import TopicReader, serve_app
 
@@ -45,16 +47,19 @@ ERP_ROWS = [
 
 
 @pytest.fixture(scope="module")
-async def client(
-    kafka_bootstrap: str, database_url: str, kafka_idempotence: bool, topics: list[str]
-) -> AsyncIterator[httpx.AsyncClient]:
+def app(kafka_bootstrap: str, database_url: str, kafka_idempotence: bool, topics: list[str]) -> FastAPI:
     settings = IngestSettings(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         DATABASE_URL=database_url,
         RASTRO_KAFKA_IDEMPOTENCE=kafka_idempotence,
         RASTRO_ADMIN_API_KEY=ADMIN,
     )
-    async with serve_app(build_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=120) as c:
+    return build_app(settings)
+
+
+@pytest.fixture(scope="module")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=120) as c:
         yield c
 
 
@@ -239,3 +244,193 @@ async def test_a_100k_row_stream_imports_in_bounded_memory(client: httpx.AsyncCl
     assert (job["rows_total"], job["rows_accepted"], job["events_enqueued"]) == (100_000, 100_000, 1000)
     assert job["bytes_received"] > 7_500_000
     assert growth_mib < 32, f"peak RSS grew by {growth_mib:.0f} MiB while importing 100,000 rows"
+
+
+EDI = Path(__file__).parents[1] / "fixtures" / "edi"
+OCOREN_ORDERS = {  # invoice number -> order; 00987656 has no order (its occurrence cannot be matched)
+    "00123456": "PED-1",
+    "00123457": "PED-2",
+    "00123458": "PED-3",
+    "00987654": "PED-4",
+    "00987655": "PED-5",
+}
+OCOREN50_KEYS = {  # 5.0 lines name the NF-e access key: two orders known only by key, one by number
+    "35260311222333000181550030005550011405123458": "PED-51",
+    "35260311222333000181550030005550021702345614": "PED-52",
+}
+
+
+async def orders_with_invoices(client: httpx.AsyncClient, key: str, prefix: str) -> dict[str, str]:
+    """invoice.issued + order.shipped for the fixtures' invoices; order id -> tracking number."""
+    events: list[dict[str, Any]] = []
+    tracking: dict[str, str] = {}
+
+    def order(order_id: str, **invoice: str) -> None:
+        tracking[order_id] = f"{prefix}{order_id.replace('-', '')}BR"
+        at = "2026-03-10T09:00:00-03:00"
+        events.append({"type": "invoice.issued", "order_id": order_id, "occurred_at": at, **invoice})
+        events.append(
+            {
+                "type": "order.shipped",
+                "order_id": order_id,
+                "occurred_at": at,
+                "tracking_number": tracking[order_id],
+                "carrier": "jadlog",
+            }
+        )
+
+    for number, order_id in OCOREN_ORDERS.items():
+        order(order_id, invoice_number=number)
+    for invoice_key, order_id in OCOREN50_KEYS.items():
+        order(order_id, invoice_key=invoice_key)
+    order("PED-53", invoice_number="555003")
+    r = await client.post("/v1/events", headers=bearer(key), json={"events": events})
+    assert r.status_code == 202, r.text
+    return tracking
+
+
+async def import_edi(client: httpx.AsyncClient, key: str, name: str, **params: str) -> httpx.Response:
+    return await client.post(
+        "/v1/imports",
+        params={"format": "edi", "filename": name, **params},
+        headers=bearer(key) | {"content-type": "text/plain"},
+        content=(EDI / name).read_bytes(),
+    )
+
+
+async def test_ocoren_files_match_their_invoices_publish_once_and_malformed_ones_publish_nothing(
+    client: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    tenant, key = await new_tenant(client)
+    prefix = f"OC{secrets.token_hex(3).upper()}"
+    tracking = await orders_with_invoices(client, key, prefix)
+
+    r = await import_edi(client, key, "ocoren31_ok.txt")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["options"]["format"] == "ocoren-3.1" and job["options"]["sender"]
+    assert (job["rows_read"], job["rows_accepted"], job["rows_rejected"]) == (6, 5, 1)
+    errors = list(
+        csv.reader(io.StringIO((await client.get(job["links"]["errors"], headers=bearer(key))).text))
+    )
+    assert len(errors) == 2 and errors[1][1] == "invoice" and "no order with invoice 2-987656" in errors[1][2]
+
+    again = (await import_edi(client, key, "ocoren31_ok.txt")).json()
+    assert again["rows_duplicate"] == 5 and again["events_enqueued"] == 0  # re-importing changes nothing
+
+    r = await import_edi(client, key, "ocoren50_ok.txt", carrier="jadlog")
+    assert r.status_code == 202, r.text
+    assert r.json()["options"]["format"] == "ocoren-5.0" and r.json()["rows_accepted"] == 4
+
+    bad = await import_edi(client, key, "ocoren31_bad_date.txt")
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    problem = bad.json()
+    assert problem["type"].endswith("/invalid-edi")
+    assert [(e["line"], e["column"]) for e in problem["errors"]] == [(4, 31), (5, 39)]
+    assert problem["job"]["status"] == "failed" and problem["job"]["events_enqueued"] == 0
+    for broken, where in (("ocoren31_wrong_length.txt", (4, 121)), ("ocoren31_truncated.txt", (5, 31))):
+        r = await import_edi(client, key, broken)
+        assert r.status_code == 422 and where in [(e["line"], e["column"]) for e in r.json()["errors"]]
+
+    # What reached the topic: the 5 + 4 matched occurrences, once, on their shipments' keys; nothing
+    # of the malformed files (whose lines name the same invoices). A marker sent last on a shipment's
+    # key proves everything before it on that partition has been read.
+    marker = await client.post(
+        "/v1/events",
+        headers=bearer(key),
+        json={
+            "type": "tracking.event",
+            "tracking_number": tracking["PED-1"],
+            "carrier": "jadlog",
+            "status_code": "EMISSAO",
+            "occurred_at": "2026-03-20T10:00:00-03:00",
+        },
+    )
+    marker_id = marker.json()["events"][0]["id"].encode()
+    async with TopicReader(kafka_bootstrap, TRACKING_RAW) as reader:
+        await reader.wait_for(lambda rec: dict(rec.headers).get("ce_id") == marker_id)
+        await reader.wait_for(
+            lambda _: sum(r.key.startswith(f"{tenant}/".encode()) for r in reader.records) >= 10
+        )
+        mine = [decode_event(r.value)[1] for r in reader.records if r.key.startswith(f"{tenant}/".encode())]
+    edi = [e for e in mine if e.status_code.startswith("OCOREN-")]  # type: ignore[attr-defined]
+    assert len(edi) == 9
+    by_order = {e.order_id: e for e in edi if e.order_id != "PED-51"}  # type: ignore[attr-defined]
+    first = by_order["PED-1"]
+    assert (first.tracking_number, first.status_code) == (tracking["PED-1"], "OCOREN-01")  # type: ignore[attr-defined]
+    assert first.carrier == "TRANSPORTES RAPIDO SUL LTDA"  # type: ignore[attr-defined]
+    assert first.occurred_at.isoformat() == "2026-03-14T10:15:00-03:00"  # type: ignore[attr-defined]
+    assert by_order["PED-5"].description == "Devolução ao remetente após três tentativas"  # type: ignore[attr-defined]
+    assert by_order["PED-4"].carrier == "EXPRESSO SERRA GAÚCHA LTDA"  # Latin-1 read as such  # type: ignore[attr-defined]
+    assert {e.carrier for e in edi if e.order_id in ("PED-51", "PED-52", "PED-53")} == {"jadlog"}  # type: ignore[attr-defined]
+
+
+async def test_x12_214_imports_with_its_997_and_bad_counts_are_refused(client: httpx.AsyncClient) -> None:
+    _, key = await new_tenant(client)
+    r = await import_edi(client, key, "x12_214_ok.edi", timezone="America/New_York")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["options"]["format"] == "x12-214" and (job["rows_read"], job["rows_accepted"]) == (8, 8)
+    ack = await client.get(job["links"]["acknowledgement"], headers=bearer(key))
+    assert ack.status_code == 200 and ack.headers["content-type"].startswith("application/edi-x12")
+    assert ack.text.startswith("ISA*") and "ST*997*" in ack.text and "AK5*A" in ack.text
+
+    bad = await import_edi(client, key, "x12_214_bad_counts.edi")
+    assert bad.status_code == 422 and {e["line"] for e in bad.json()["errors"]} >= {25, 46}
+    refused = await client.get(bad.json()["job"]["links"]["acknowledgement"], headers=bearer(key))
+    assert "AK5*R" in refused.text and "AK9*R" in refused.text
+
+    csv_job = (await import_erp(client, key, erp_file("NOACK"))).get("links", {})
+    assert "acknowledgement" not in csv_job
+    r = await client.post(
+        "/v1/imports", params={"format": "edi"}, headers=bearer(key), content=b"just some text\n"
+    )
+    assert r.status_code == 422 and r.json()["type"].endswith("/invalid-edi") and "job" not in r.json()
+    r = await client.post("/v1/imports", params={"format": "pdf"}, headers=bearer(key), content=b"x")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "format"
+
+
+async def test_the_inbox_folder_imports_each_file_once_and_files_it_away(
+    client: httpx.AsyncClient, app: FastAPI, tmp_path: Path
+) -> None:
+    tenant, key = await new_tenant(client)
+    await orders_with_invoices(client, key, f"IN{secrets.token_hex(3).upper()}")
+    folder = tmp_path / tenant
+    folder.mkdir()
+    (folder / "ocoren.txt").write_bytes((EDI / "ocoren31_ok.txt").read_bytes())
+    (folder / "broken.txt").write_bytes((EDI / "ocoren31_truncated.txt").read_bytes())
+    (folder / "upload.txt.part").write_bytes(b"still being written")
+    (folder / "export.csv").write_bytes(
+        b"tracking_number,carrier,status_code,occurred_at\nAB1BR,correios,PO-01,2026-03-01T10:00:00-03:00\n"
+    )
+    (tmp_path / "nobody").mkdir()
+    (tmp_path / "nobody" / "stray.txt").write_bytes((EDI / "ocoren31_ok.txt").read_bytes())
+    inbox = Inbox(app.state.runtime.pool, tmp_path, settle_s=0)
+
+    reports = {r["file"]: r for r in await inbox.scan()}
+    assert set(reports) == {"ocoren.txt", "broken.txt", "export.csv", "stray.txt"}
+    assert reports["ocoren.txt"]["rows_accepted"] == 5 and reports["ocoren.txt"]["format"] == "ocoren-3.1"
+    assert (
+        reports["broken.txt"]["errors"][0]["line"] == 5 and reports["broken.txt"]["errors"][0]["column"] == 31
+    )
+    assert reports["export.csv"]["rows_accepted"] == 1 and reports["export.csv"]["format"] == "csv"
+    assert "unknown tenant" in reports["stray.txt"]["error"]
+    # imported, with its one unmatched line in the report: done/; refused whole: failed/
+    assert sorted(p.name for p in (folder / "failed").iterdir()) == ["broken.txt", "broken.txt.report.json"]
+    assert sorted(p.name for p in (folder / "done").iterdir()) == [
+        "export.csv",
+        "export.csv.report.json",
+        "ocoren.txt",
+        "ocoren.txt.report.json",
+    ]
+    saved = json.loads((folder / "done" / "ocoren.txt.report.json").read_text())
+    assert saved["id"] == reports["ocoren.txt"]["id"] and saved["errors"][0]["field"] == "invoice"
+    assert [p.name for p in folder.iterdir() if p.is_file()] == ["upload.txt.part"]
+
+    (folder / "ocoren.txt").write_bytes((EDI / "ocoren31_ok.txt").read_bytes())  # dropped again
+    (folder / "x12.edi").write_bytes((EDI / "x12_214_ok.edi").read_bytes())
+    reports = {r["file"]: r for r in await inbox.scan()}
+    assert reports["ocoren.txt"]["rows_duplicate"] == 5 and reports["ocoren.txt"]["events_enqueued"] == 0
+    assert (folder / "done" / "ocoren.txt.1").exists()  # the earlier one is kept
+    assert "AK5*A" in (folder / "done" / "x12.edi.997").read_text()
+    assert await inbox.scan() == []  # nothing left to take

@@ -38,6 +38,11 @@ class DevLayout:
         return self.state / "demo.env"
 
     @property
+    def inbox(self) -> Path:
+        """The watched EDI/CSV inbox folder: ``<inbox>/<tenant>/`` (docs: services/ingest/README.md)."""
+        return self.state / "inbox"
+
+    @property
     def lock(self) -> Path:
         return self.run / "rastro-dev.lock"
 

@@ -280,6 +280,10 @@ class DevStack:
         }
         if self.broker is not None:
             env["RASTRO_KAFKA_IDEMPOTENCE"] = "false"  # Tansu has no InitProducerId
+        if spec.name == "ingest":
+            env["RASTRO_INGEST_INBOX_DIR"] = self.environ.get(
+                "RASTRO_INGEST_INBOX_DIR", str(self.layout.inbox)
+            )
         return env
 
     async def _wait_ready(self) -> None:

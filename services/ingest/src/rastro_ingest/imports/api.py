@@ -15,18 +15,30 @@ from starlette.datastructures import UploadFile
 from rastro_ingest.adapters.repository import tenant_exists
 from rastro_ingest.domain.csv_rows import CsvOptionsError, RowDefaults, parse_mapping
 from rastro_ingest.domain.events_in import EVENT_KINDS
+from rastro_ingest.imports.edi import EDI_FORMATS, EdiImportRequest, EdiRejected, run_edi_import
 from rastro_ingest.imports.importer import ImportFailed, ImportRequest, run_import
-from rastro_ingest.imports.repository import MAX_ERRORS_STORED, fetch_job, iter_errors, list_jobs
+from rastro_ingest.imports.repository import fetch_job, iter_errors, job_view, list_jobs
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError, require_scope, tenant_scope
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["imports"])
-_OPTIONS = ("mapping", "encoding", "delimiter", "type", "timezone")
+_OPTIONS = ("mapping", "encoding", "delimiter", "type", "timezone", "format", "carrier")
+_FORMATS = ("csv", *EDI_FORMATS, "edi")
+MAX_EDI_BYTES = 50 * 1024 * 1024
+"""an EDI file is parsed whole (it is published all or nothing): larger ones are refused (413)"""
 _UPLOAD_READ = 64 * 1024
 _RAW_TYPES = frozenset(
-    {"", "text/csv", "application/csv", "text/plain", "application/octet-stream", "application/vnd.ms-excel"}
+    {
+        "",
+        "text/csv",
+        "application/csv",
+        "text/plain",
+        "application/octet-stream",
+        "application/vnd.ms-excel",
+        "application/edi-x12",
+    }
 )
 _EXAMPLE = (
     "Rastreio;Transportadora;Codigo;Descricao;DataHora;Cidade;UF\n"
@@ -55,20 +67,29 @@ _BODY_DOC = {
 @router.post(
     "/v1/imports",
     status_code=202,
-    summary="Import a CSV file of events",
+    summary="Import a file of events: CSV, or EDI occurrences (OCOREN 3.1/5.0, ANSI X12 214)",
     description=(
-        "The body is the CSV itself (`Content-Type: text/csv`, best streamed with chunked transfer "
-        "encoding for large files) or a multipart form with the file in `file` (options may then be form "
-        "fields too). Each row becomes one event, exactly as in `POST /v1/events`. Columns are found by "
-        "our field names (`tracking_number`, `status_code`, `occurred_at`, `location.city`…) or through "
-        '`mapping`, e.g. `{"tracking_number": "Rastreio", "occurred_at": "DataHora"}`. Rows are '
-        "committed 1,000 at a time; the answer (202) is the finished job with its counts. Bad rows do not "
-        "stop the import: download them from `/v1/imports/{id}/errors`. Event ids derive from the tenant "
-        "and the row's content, so uploading the same file again enqueues nothing (`rows_duplicate`)."
+        "`format=csv` (the default): the body is the CSV itself (`Content-Type: text/csv`, best "
+        "streamed with chunked transfer encoding for large files) or a multipart form with the file "
+        "in `file` (options may then be form fields too). Each row becomes one event, exactly as in "
+        "`POST /v1/events`. Columns are found by our field names (`tracking_number`, `status_code`, "
+        '`occurred_at`, `location.city`…) or through `mapping`, e.g. `{"tracking_number": "Rastreio", '
+        '"occurred_at": "DataHora"}`. Rows are committed 1,000 at a time; the answer (202) is the '
+        "finished job with its counts. Bad rows do not stop the import: download them from "
+        "`/v1/imports/{id}/errors`. Event ids derive from the tenant and the row's content, so "
+        "uploading the same file again enqueues nothing (`rows_duplicate`).\n\n`format=ocoren`, "
+        "`x12-214`, or `edi` (either, recognised from the content): an EDI occurrence file, parsed "
+        "whole. A malformed file is refused (422, `invalid-edi`) with every error's line and column, "
+        "and nothing is published. Each occurrence becomes a `tracking.raw` event with `status_code` "
+        "`OCOREN-<code>` or `X12-<AT701>` and `carrier` = the file's sender (or `carrier=`); it is "
+        "matched to its shipment by tracking number, else by the invoice an `invoice.issued` event "
+        "named (NF-e access key or number). Unmatched occurrences are the job's errors, the rest are "
+        "published in one transaction. An X12 214 gets its 997 at `/v1/imports/{id}/acknowledgement`."
     ),
     responses={
+        413: {"description": "an EDI file over 50 MiB"},
         415: {"description": "the body is neither text/csv nor multipart/form-data"},
-        422: {"description": "options or header unusable (no job), or the file broke off"},
+        422: {"description": "options or header unusable (no job), the file broke off, or malformed EDI"},
     },
     openapi_extra=_BODY_DOC,
 )
@@ -82,6 +103,12 @@ async def post_import(
     type_: str = Query(default="tracking.event", alias="type", description="for rows without `type`"),
     timezone: str | None = Query(default=None, description="IANA zone for times without an offset"),
     filename: str | None = Query(default=None, max_length=255),
+    format_: str = Query(default="csv", alias="format", description="csv, ocoren, x12-214, or edi (either)"),
+    carrier: str | None = Query(
+        default=None,
+        max_length=64,
+        description="EDI: the sending carrier, when the file's sender name is not",
+    ),
     traceparent: str | None = Header(default=None),
 ) -> Response:
     runtime = request.app.state.runtime
@@ -92,11 +119,15 @@ async def post_import(
         "delimiter": delimiter,
         "type": type_,
         "timezone": timezone,
+        "format": format_,
+        "carrier": carrier,
     }
     async with runtime.pool.acquire() as conn:
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, f"Unknown tenant {tenant_id!r}.", type_="unknown-tenant")
     chunks, filename = await _body(request, options, filename)
+    if options["format"] != "csv":
+        return await _edi_import(runtime.pool, chunks, tenant_id, filename, options, traceparent)
     import_request = _import_request(tenant_id, filename, options, traceparent)
     try:
         job = await run_import(runtime.pool, chunks, import_request)
@@ -106,7 +137,7 @@ async def post_import(
         ) from None
     except ImportFailed as exc:
         return _failed(exc.job)
-    return JSONResponse(_view(job), status_code=202, headers={"Location": f"/v1/imports/{job['id']}"})
+    return JSONResponse(job_view(job), status_code=202, headers={"Location": f"/v1/imports/{job['id']}"})
 
 
 @router.get("/v1/imports", summary="List import jobs, newest first")
@@ -120,7 +151,7 @@ async def get_imports(
     async with request.app.state.runtime.pool.acquire() as conn:
         jobs = await list_jobs(conn, tenant_scope(principal, tenant), before=cursor, limit=limit)
     next_cursor = jobs[-1]["id"] if len(jobs) == limit else None
-    return {"items": [_view(j) for j in jobs], "next_cursor": next_cursor}
+    return {"items": [job_view(j) for j in jobs], "next_cursor": next_cursor}
 
 
 @router.get("/v1/imports/{job_id}", summary="One import job: status, progress and counts")
@@ -130,7 +161,7 @@ async def get_import(
     principal: Principal = require_scope("events:write"),
     tenant: str | None = Query(default=None),
 ) -> dict[str, Any]:
-    return _view(await _job_or_404(request, job_id, principal, tenant))
+    return job_view(await _job_or_404(request, job_id, principal, tenant))
 
 
 @router.get(
@@ -153,13 +184,88 @@ async def get_import_errors(
     )
 
 
+@router.get(
+    "/v1/imports/{job_id}/acknowledgement",
+    summary="The X12 997 functional acknowledgement of an X12 214 import",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/edi-x12": {}}},
+        404: {"description": "no such job, or not X12"},
+    },
+)
+async def get_import_acknowledgement(
+    request: Request,
+    job_id: str,
+    principal: Principal = require_scope("events:write"),
+    tenant: str | None = Query(default=None),
+) -> Response:
+    job = await _job_or_404(request, job_id, principal, tenant)
+    acknowledgement = job["options"].get("acknowledgement")
+    if not acknowledgement:
+        raise ProblemError(404, f"Import {job_id!r} is not an X12 file: it has no 997.", type_="not-found")
+    return Response(
+        acknowledgement,
+        media_type="application/edi-x12",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}-997.edi"'},
+    )
+
+
+async def _edi_import(
+    pool: Any,
+    chunks: AsyncIterator[bytes],
+    tenant_id: str,
+    filename: str | None,
+    options: dict[str, str | None],
+    traceparent: str | None,
+) -> Response:
+    format_ = options["format"]
+    if format_ not in _FORMATS:
+        _invalid("format", f"unknown format {format_!r}; expected one of {list(_FORMATS)}")
+    zone = ZoneInfo("America/Sao_Paulo")
+    if options["timezone"]:
+        try:
+            zone = ZoneInfo(options["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            _invalid("timezone", f"unknown time zone {options['timezone']!r}; e.g. America/Sao_Paulo")
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) > MAX_EDI_BYTES:
+            raise ProblemError(
+                413, f"An EDI file may be at most {MAX_EDI_BYTES // 2**20} MiB.", type_="payload-too-large"
+            )
+    edi_request = EdiImportRequest(
+        tenant_id=tenant_id,
+        filename=filename,
+        format=None if format_ == "edi" else format_,
+        carrier=options["carrier"],
+        timezone=zone,
+        encoding=options["encoding"] if options["encoding"] not in (None, "utf-8") else None,
+        traceparent=traceparent,
+    )
+    try:
+        job = await run_edi_import(pool, bytes(data), edi_request)
+    except EdiRejected as exc:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + "invalid-edi",
+            "title": "The EDI file is malformed: nothing was imported",
+            "status": 422,
+            "detail": exc.message,
+            "errors": exc.errors[:1000],
+        }
+        if exc.job is not None:
+            body["job"] = job_view(exc.job)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+    return JSONResponse(job_view(job), status_code=202, headers={"Location": f"/v1/imports/{job['id']}"})
+
+
 def _failed(job: dict[str, Any]) -> JSONResponse:
     body = {
         "type": PROBLEM_BASE + "import-failed",
         "title": "The import stopped part-way",
         "status": 422,
         "detail": job["error"],
-        "job": _view(job),
+        "job": job_view(job),
     }
     return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
@@ -261,11 +367,3 @@ async def _errors_csv(pool: Any, job_id: str) -> AsyncIterator[str]:
             out.seek(0)
             out.truncate()
     yield out.getvalue()
-
-
-def _view(job: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in job.items() if k != "errors_stored"}
-    view["events_enqueued"] = job["rows_accepted"] - job["rows_duplicate"]
-    view["errors_truncated"] = job["errors_stored"] >= MAX_ERRORS_STORED
-    view["links"] = {"self": f"/v1/imports/{job['id']}", "errors": f"/v1/imports/{job['id']}/errors"}
-    return view

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rastro_events import Envelope
+from rastro_ingest.references import order_payloads, remember_refs
 from rastro_kit.outbox import enqueue_events
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "fetch_job",
     "finish_job",
     "iter_errors",
+    "job_view",
     "list_jobs",
     "write_chunk",
 ]
@@ -60,6 +62,7 @@ async def write_chunk(conn: Any, job_id: str, tenant_id: str, chunk: Chunk) -> N
         new = await _claim_new(conn, tenant_id, chunk.events)
         if new:
             await enqueue_events(conn, new)
+            await remember_refs(conn, tenant_id, order_payloads(envelope for _, envelope in new))
         room = MAX_ERRORS_STORED - await conn.fetchval(
             "SELECT errors_stored FROM import_jobs WHERE id = $1", job_id
         )
@@ -168,3 +171,15 @@ def _job(row: Any) -> dict[str, Any]:
     for name in ("created_at", "updated_at", "finished_at"):
         job[name] = job[name].isoformat() if job[name] else None
     return job
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    """The job as the API shows it: counts, what was enqueued, links."""
+    view = {k: v for k, v in job.items() if k != "errors_stored"}
+    view["options"] = {k: v for k, v in job["options"].items() if k != "acknowledgement"}
+    view["events_enqueued"] = job["rows_accepted"] - job["rows_duplicate"]
+    view["errors_truncated"] = job["errors_stored"] >= MAX_ERRORS_STORED
+    view["links"] = {"self": f"/v1/imports/{job['id']}", "errors": f"/v1/imports/{job['id']}/errors"}
+    if "acknowledgement" in job["options"]:
+        view["links"]["acknowledgement"] = f"/v1/imports/{job['id']}/acknowledgement"
+    return view
