@@ -47,6 +47,7 @@ chaos: sync
 bench: sync
 	$(UV_RUN) python bench/run.py
 	$(UV_RUN) python bench/dispatcher_bench.py
+	$(UV_RUN) python bench/telemetry_bench.py
 
 lint: sync
 	$(UV_RUN) ruff check .

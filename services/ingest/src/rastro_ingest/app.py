@@ -7,10 +7,12 @@ from fastapi import FastAPI
 from rastro_ingest.adapters.repository import DbKeyResolver, fetch_keys, publish_key
 from rastro_ingest.api_carriers import router as carriers_router
 from rastro_ingest.api_events import router as events_router
+from rastro_ingest.api_telemetry import router as telemetry_router
 from rastro_ingest.api_tenants import router as tenants_router
 from rastro_ingest.housekeeping import defaults as retention_defaults
 from rastro_ingest.housekeeping import retention
 from rastro_ingest.imports.api import router as imports_router
+from rastro_ingest.imports.inbox import watch_inbox
 from rastro_ingest.polling.poller import poll_carriers
 from rastro_ingest.rate_limit import RateLimiter, RateLimitHeaders
 from rastro_ingest.settings import IngestSettings
@@ -44,6 +46,7 @@ def build_app(settings: IngestSettings) -> FastAPI:
             migrations=("rastro_ingest.migrations",),
             routers=(
                 events_router,
+                telemetry_router,
                 tenants_router,
                 imports_router,
                 carriers_router,
@@ -52,7 +55,7 @@ def build_app(settings: IngestSettings) -> FastAPI:
             consumers=upstream_consumers,
             key_resolver=DbKeyResolver,
             on_start=republish_keys,
-            background=(poll_carriers,),
+            background=(poll_carriers, watch_inbox),
             retention=(retention(settings),),  # idempotency keys, imports, polled shipments
             streaming_paths=("/v1/imports",),  # CSV bodies are read as a stream, any size
         )
