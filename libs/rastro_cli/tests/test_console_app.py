@@ -70,6 +70,50 @@ JOB = {
 }
 
 
+ARRIVED = {
+    "event_id": "E2",
+    "occurred_at": "2026-11-30T10:41:00-03:00",
+    "status": "out_for_delivery",
+    "substatus": "out_for_delivery.nearby",
+    "carrier": "frota-propria",
+    "status_code": "GEOFENCE-ARRIVED",
+    "description": "412 m from the destination",
+    "carrier_description": "412 m from the destination",
+    "location": {"city": None, "state": None, "country": None},
+    "withdrawn": False,
+}
+FLEET_SHIPMENT = {
+    "tracking_number": "FLEET1",
+    "status": "out_for_delivery",
+    "substatus": "out_for_delivery.nearby",
+    "carrier": "frota-propria",
+    "timeline": [ARRIVED],
+    "position": {
+        "vehicle_id": "VAN-7",
+        "route_id": "R-12",
+        "last": {
+            "recorded_at": "2026-11-30T10:42:00-03:00",
+            "latitude": -23.561684,
+            "longitude": -46.655981,
+            "speed_kmh": 12.0,
+            "recent_speed_kmh": 21.4,
+            "remaining_m": 380,
+            "route_remaining_m": 450,
+            "arrived": True,
+            "off_route": False,
+        },
+    },
+}
+FLEET_ETA = {
+    "predicted_at": "2026-11-30T10:42:05-03:00",
+    "milestone": "out_for_delivery",
+    "expected_date": "2026-11-30",
+    "promise_date": "2026-11-30",
+    "expected_at": "2026-11-30T10:47:00-03:00",
+    "basis": {"lane_key": "last mile", "level": "last_mile", "sample_size": 0, "confidence": "high"},
+}
+
+
 class Services:
     """Every service at once, told apart by Host; it records what the console asked."""
 
@@ -102,6 +146,10 @@ class Services:
             return JSONResponse(
                 {"items": [{"tracking_number": "AA123456785BR", "status": "delivered"}], "next_cursor": None}
             )
+        if path == "/v1/shipments/FLEET1":
+            return JSONResponse(FLEET_SHIPMENT)
+        if path == "/v1/shipments/FLEET1/eta/history":
+            return JSONResponse({"items": [FLEET_ETA]})
         if path == "/v1/dead-letters/stats":
             return JSONResponse({"total": 3, "groups": [{"key": "unmapped_carrier_code", "count": 3}]})
         if path == "/v1/dead-letters/DL1":
@@ -295,6 +343,22 @@ async def test_a_3pl_key_switches_between_its_own_tenant_and_those_it_acts_for(
         await sign_in(plain, VIEWER_KEY)
         assert 'action="/console/tenant"' not in (await plain.get("/shipments")).text
         assert 'class="tenant"' not in (await plain.get("/shipments")).text
+
+
+async def test_a_fleet_shipment_shows_its_vehicle_last_position_and_geofence_events(
+    console_app: ASGIApp,
+) -> None:
+    async with browser(console_app) as client:
+        await sign_in(client, TENANT_KEY)
+        page = (await client.get("/shipments/FLEET1")).text
+        assert 'id="position"' in page and "VAN-7" in page and "route R-12" in page
+        assert '<code id="last-position">-23.56168, -46.65598</code>' in page
+        assert "0.4 km (0.5 km along the route)" in page and "in the destination area" in page
+        assert 'class="geofence"' in page and "GEOFENCE-ARRIVED" in page  # marked on the timeline
+        assert "2026-11-30T10:47:00-03:00" in page or "10:47" in page  # the last-mile time
+    async with browser(console_app) as client:
+        await sign_in(client, TENANT_KEY)
+        assert 'id="position"' not in (await client.get("/shipments/AA123456785BR")).text
 
 
 async def test_the_health_panel_shows_the_four_signals(console_app: ASGIApp) -> None:

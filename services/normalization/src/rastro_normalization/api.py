@@ -15,6 +15,7 @@ from rastro_kit.http import ProblemError, require_scope, tenant_scope
 from rastro_normalization.adapters.repository import load_shipment
 from rastro_normalization.domain.carriers import resolve_carrier
 from rastro_normalization.domain.services import canonical_service
+from rastro_normalization.fleet.repository import load_position
 
 __all__ = ["LANGUAGES", "router"]
 
@@ -35,6 +36,7 @@ async def get_shipment(
     tenant_id = _one_tenant(principal, tenant)
     async with request.app.state.runtime.pool.acquire() as conn:
         found = await load_shipment(conn, tenant_id, tracking_number)
+        position = await load_position(conn, tenant_id, tracking_number) if found else None
     if found is None:
         raise ProblemError(404, f"No shipment {tracking_number!r}.", type_="not-found")
     shipment, row, extras = found
@@ -76,6 +78,7 @@ async def get_shipment(
         "updated_at": row["updated_at"].isoformat(),
         "timeline": timeline,
         "eta": _json(row["eta"]),
+        "position": position,
     }
 
 

@@ -34,15 +34,16 @@ from rastro_events import (
 from rastro_kit.consumer import BatchHandler, Handler, HandlerContext, RecordsFailed
 from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_normalization.adapters import repository as repo
-from rastro_normalization.adapters.carriers import UnknownCarrierTable, load_carrier_table
+from rastro_normalization.adapters.carriers import UnknownCarrierTable, load_carrier_table, standard_table_for
 from rastro_normalization.carrier_resolution import detect_event_carrier, unmapped_code
-from rastro_normalization.domain.carriers import resolve_carrier
+from rastro_normalization.domain.carriers import carrier_slug, resolve_carrier
 from rastro_normalization.domain.codes import CodeEntry, CodeTable
 from rastro_normalization.domain.mappings import TenantMappings, lookup_code
 from rastro_normalization.domain.orders import OrderEvent, order_milestone
 from rastro_normalization.domain.services import canonical_service
 from rastro_normalization.domain.state_machine import Shipment, StatusChange
 from rastro_normalization.domain.timeline import Place, TimelineEntry
+from rastro_normalization.fleet.repository import assign_vehicle
 from rastro_normalization.kpis.facts import record_order_facts
 from rastro_normalization.mappings import tenant_mappings, tenants_mappings
 
@@ -61,17 +62,23 @@ def _loc(loc: Location | None) -> dict[str, Any] | None:
 
 def _map_codes(event: RawTrackingEvent, mappings: TenantMappings) -> tuple[str, CodeEntry, str | None]:
     """Carrier, code entry and canonical service of a raw event, the tenant's mappings first."""
+    named = bool(event.carrier and event.carrier.strip())
     carrier = (
         resolve_carrier(event.carrier, mappings.carrier_aliases)
-        if event.carrier and event.carrier.strip()
+        if named
         else detect_event_carrier(event.tracking_number)  # flagged (dead-lettered) unless unambiguous
     )
+    table: CodeTable | None = standard_table_for(event.status_code)
+    if carrier is None and table is not None and named:
+        # An EDI occurrence needs no carrier table: an unknown sender keeps its own name, as a slug.
+        carrier = carrier_slug(event.carrier or "")
     if carrier is None:
         raise PermanentError(Reason.UNKNOWN_CARRIER, f"unknown carrier {event.carrier!r}")
-    try:
-        table: CodeTable | None = load_carrier_table(carrier)
-    except UnknownCarrierTable:
-        table = None  # a tenant status override may still map this carrier's codes
+    if table is None:
+        try:
+            table = load_carrier_table(carrier)
+        except UnknownCarrierTable:
+            table = None  # a tenant status override may still map this carrier's codes
     code = lookup_code(carrier, event.status_code, table, mappings)
     if code is None and table is None:
         raise PermanentError(Reason.UNKNOWN_CARRIER, f"no code table for carrier {carrier!r} yet")
@@ -243,6 +250,8 @@ async def on_order_event(ctx: HandlerContext, envelope: Any, event: OrderEvent) 
     await _join_earlier_order_events(ctx, batch, event.order_id, event.tracking_number)
     await batch.flush()
     await record_order_facts(ctx.conn, ctx.tenant_id, event)
+    if isinstance(event, OrderShipped) and event.vehicle_id:  # own fleet: the geofence processor follows it
+        await assign_vehicle(ctx.conn, ctx.tenant_id, event.tracking_number, event.vehicle_id, event.route_id)
 
 
 def _order_facts(event: OrderEvent, mappings: TenantMappings) -> repo.ShipmentFacts:
@@ -324,6 +333,9 @@ async def on_eta(ctx: HandlerContext, envelope: Any, event: EtaPredicted) -> Non
         "predicted_at": event.predicted_at.isoformat(),
         "milestone": event.milestone.value,
     }
+    if event.expected_at is not None:  # last mile (own fleet): a time, not just a day
+        eta["expected_at"] = event.expected_at.isoformat()
+        eta["remaining_m"] = event.remaining_m
     await ctx.conn.execute(
         "UPDATE shipments SET eta = $3 WHERE tenant_id = $1 AND tracking_number = $2"
         " AND (eta IS NULL OR (eta->>'predicted_at')::timestamptz <= $4)",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from types import MappingProxyType
 
-__all__ = ["BUILTIN_ALIASES", "CARRIERS", "fold_carrier_name", "resolve_carrier"]
+__all__ = ["BUILTIN_ALIASES", "CARRIERS", "carrier_slug", "fold_carrier_name", "resolve_carrier"]
 
 _ALIASES_BY_CARRIER: dict[str, tuple[str, ...]] = {
     # SEDEX and PAC are Correios services, but shops often put them in the carrier field.
@@ -68,3 +68,11 @@ def resolve_carrier(name: str | None, aliases: Mapping[str, str] = _NO_ALIASES) 
         if fold_carrier_name(alias) == folded and carrier.strip():
             return carrier.strip().lower()
     return BUILTIN_ALIASES.get(folded)
+
+
+def carrier_slug(name: str) -> str:
+    """An id for a carrier Rastro has no entry for, from its name: ``"Transportes Rápido Ltda."`` ->
+    ``"transportes-rapido-ltda"`` (at most 64 characters). Used for EDI senders, whose codes are standard."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return "-".join(plain.split())[:64] or "unknown"
