@@ -1,17 +1,24 @@
 """The read API of eta (DESIGN §11): a shipment's prediction with its basis, and lane statistics.
 
+A shipment's ETA is the last-mile ETA (own fleet: ``expected_at``, ``remaining_m``,
+``minutes_remaining``, ``last_mile``) while one is current — estimated from a position recorded within
+``RASTRO_ETA_LAST_MILE_FRESH_MINUTES`` and the shipment still on its way — else the day-level prediction
+last published. A day-level prediction published later (a scan) therefore does not hide a current
+last-mile ETA; once positions stop or the shipment is delivered, the day-level one shows again.
+
 Both are tenant-scoped: a tenant key reads its own tenant only; the operator key names one with
 ``?tenant=`` (or, for the lane list, sees every tenant's lanes, each labelled with its tenant).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from rastro_eta.adapters.last_mile_store import CurrentLastMile, LastMileStore
 from rastro_eta.adapters.repository import (
     KPI_GROUPS,
     EtaErrorCount,
@@ -27,7 +34,16 @@ from rastro_events import Lane, Status
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_JSON, ProblemError, require_scope, tenant_scope
 
-__all__ = ["EtaBasis", "EtaErrorList", "KpiList", "LaneList", "LaneStatistics", "ShipmentEta", "build_router"]
+__all__ = [
+    "EtaBasis",
+    "EtaErrorList",
+    "KpiList",
+    "LaneList",
+    "LaneStatistics",
+    "LastMileBasis",
+    "ShipmentEta",
+    "build_router",
+]
 
 Reader = Annotated[Principal, require_scope("shipments:read")]
 TenantParam = Annotated[str | None, Query(description="operator key only: the tenant to read")]
@@ -54,6 +70,15 @@ class EtaBasis(BaseModel):
     promise_quantile: float
 
 
+class LastMileBasis(BaseModel):
+    model_version: str
+    confidence: Literal["high", "medium", "low"]
+    position_at: datetime = Field(description="when the position behind the newest estimate was recorded")
+    positions_seen: int = Field(description="positions of the shipment handled so far")
+    vehicle_id: str
+    speed_kmh: float = Field(description="the vehicle's speed the estimate used (clamped)")
+
+
 class ShipmentEta(BaseModel):
     tenant: str
     tracking_number: str
@@ -62,7 +87,16 @@ class ShipmentEta(BaseModel):
     milestone: Status
     predicted_at: datetime
     event_id: str
-    basis: EtaBasis
+    basis: EtaBasis = Field(description="the day-level prediction's basis (beneath a last-mile ETA too)")
+    expected_at: datetime | None = Field(default=None, description="last mile: the expected arrival time")
+    promise_at: datetime | None = Field(default=None, description="last mile: arrival by then (P90-like)")
+    remaining_m: int | None = Field(default=None, description="last mile: road distance left, metres")
+    minutes_remaining: int | None = Field(
+        default=None, description="last mile: whole minutes from this answer to expected_at (0 when due)"
+    )
+    last_mile: LastMileBasis | None = Field(
+        default=None, description="set while a last-mile ETA is current: then it gives the dates above"
+    )
 
 
 class EtaHistory(BaseModel):
@@ -177,6 +211,35 @@ def _shipment_eta(published: PublishedPrediction) -> ShipmentEta:
     )
 
 
+def _with_last_mile(
+    eta: ShipmentEta, state: CurrentLastMile, parameters: ModelParameters, now: datetime
+) -> ShipmentEta:
+    """``eta`` with the current last-mile ETA in front (dates in the model's zone, like the event's)."""
+    expected_at, promise_at = state.expected_at, state.promise_at
+    clock = parameters.clock
+    return eta.model_copy(
+        update={
+            "expected_date": clock.local_date(expected_at),
+            "promise_date": clock.local_date(promise_at),
+            "milestone": state.milestone,
+            "predicted_at": state.predicted_at,
+            "event_id": state.event_id,
+            "expected_at": expected_at,
+            "promise_at": promise_at,
+            "remaining_m": state.remaining_m,
+            "minutes_remaining": max(0, int((expected_at - now) / timedelta(minutes=1))),
+            "last_mile": LastMileBasis(
+                model_version=state.model_version,
+                confidence=state.confidence,
+                position_at=state.estimated_from,
+                positions_seen=state.positions_seen,
+                vehicle_id=state.vehicle_id,
+                speed_kmh=state.speed_kmh,
+            ),
+        }
+    )
+
+
 def _lane_statistics(lane: TenantLane, parameters: ModelParameters, now: datetime) -> LaneStatistics:
     state = lane.state
     at = now.timestamp() / SECONDS_PER_DAY
@@ -227,13 +290,16 @@ def _only(found: list[PublishedPrediction], tracking_number: str) -> PublishedPr
     return found[0]
 
 
-def build_router(parameters: ModelParameters) -> APIRouter:
+def build_router(
+    parameters: ModelParameters, last_mile_fresh: timedelta = timedelta(minutes=30)
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["eta"])
 
     @router.get(
         "/shipments/{tracking_number}/eta",
         response_model=ShipmentEta,
-        summary="The prediction last published for a shipment, with its basis",
+        summary="The ETA of a shipment: its current last-mile ETA (own fleet), else the prediction last "
+        "published, with its basis",
         responses={404: _PROBLEM, 409: _PROBLEM},
     )
     async def shipment_eta(
@@ -242,9 +308,17 @@ def build_router(parameters: ModelParameters) -> APIRouter:
         tracking_number: Annotated[str, Path(min_length=1, max_length=64)],
         tenant: TenantParam = None,
     ) -> ShipmentEta:
-        repo = EtaRepository(request.app.state.runtime.pool)
-        found = await repo.published_predictions(tenant_scope(principal, tenant), tracking_number)
-        return _shipment_eta(_only(found, tracking_number))
+        pool = request.app.state.runtime.pool
+        found = await EtaRepository(pool).published_predictions(
+            tenant_scope(principal, tenant), tracking_number
+        )
+        published = _only(found, tracking_number)
+        eta = _shipment_eta(published)
+        now = datetime.now(UTC)
+        last_mile = await LastMileStore(pool).current(
+            published.tenant_id, tracking_number, now - last_mile_fresh
+        )
+        return eta if last_mile is None else _with_last_mile(eta, last_mile, parameters, now)
 
     @router.get(
         "/shipments/{tracking_number}/eta/history",

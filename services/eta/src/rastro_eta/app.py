@@ -4,15 +4,17 @@ app's lifespan starts (the kit's Runtime opens the pool, the producer and the co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from rastro_eta.api import build_router
-from rastro_eta.handlers import ShipmentChangedHandler
+from rastro_eta.handlers import ShipmentChangedHandler, ShipmentPositionHandler
 from rastro_eta.housekeeping import retention
 from rastro_eta.settings import EtaSettings
-from rastro_events import ShipmentChanged
-from rastro_events.topics import SHIPMENTS
+from rastro_events import ShipmentChanged, ShipmentPosition
+from rastro_events.topics import POSITIONS, SHIPMENTS
+from rastro_kit.handler_context import Handler
 from rastro_kit.retention_api import retention_router
 from rastro_kit.service import ConsumerSpec, Runtime, ServiceDefinition, create_app, serve
 
@@ -27,10 +29,15 @@ DESCRIPTION = (
 def build_app(settings: EtaSettings | None = None) -> FastAPI:
     settings = settings or EtaSettings()
     parameters = settings.prediction_parameters()
-    handler = ShipmentChangedHandler(parameters)
+    handlers: dict[str, Handler] = {
+        ShipmentChanged.ce_type(): ShipmentChangedHandler(parameters),
+        # own-fleet positions refine the ETA of a shipment on its way (the last mile); one group, one
+        # more topic: same inbox, so a position is handled once like any event
+        ShipmentPosition.ce_type(): ShipmentPositionHandler(parameters, settings.last_mile_parameters()),
+    }
 
     def consumers(_: Runtime) -> Sequence[ConsumerSpec]:
-        return [ConsumerSpec(topics=[SHIPMENTS], handlers={ShipmentChanged.ce_type(): handler})]
+        return [ConsumerSpec(topics=[SHIPMENTS, POSITIONS], handlers=handlers)]
 
     return create_app(
         ServiceDefinition(
@@ -39,7 +46,7 @@ def build_app(settings: EtaSettings | None = None) -> FastAPI:
             description=DESCRIPTION,
             migrations=("rastro_eta.migrations",),
             routers=[
-                build_router(parameters),
+                build_router(parameters, last_mile_fresh=timedelta(minutes=settings.last_mile_fresh_minutes)),
                 retention_router("eta", "eta", {"shipments": settings.retention_days}),
             ],
             consumers=consumers,

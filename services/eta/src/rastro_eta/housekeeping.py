@@ -3,8 +3,9 @@ by one instance), per tenant (``rastro_kit.retention``, category ``shipments``).
 
 What goes: a finished shipment (``delivered``, ``returned``, ``cancelled``) whose row has not changed
 for the tenant's ``shipments`` retention (``RASTRO_ETA_RETENTION_DAYS``, 365, unless the tenant
-overrides it), with its prediction in force, its prediction history and its delivery outcome (so the
-ETA KPIs then cover the retention window). A shipment in progress is never purged, however old.
+overrides it), with its prediction in force, its prediction history, its delivery outcome (so the
+ETA KPIs then cover the retention window) and its last-mile row (``last_mile``). A shipment in
+progress is never purged, however old.
 
 What stays: lane statistics (``lane_states``, ``lane_samples``): they are what predictions learn from.
 A purged shipment's lane sample keeps its transit time but loses its tracking number (``purged:<id>``),
@@ -42,6 +43,9 @@ WITH doomed AS (
 ), outcomes AS (
     DELETE FROM outcomes o USING doomed d
     WHERE o.tenant_id = d.tenant_id AND o.tracking_number = d.tracking_number RETURNING 1
+), last_mile AS (
+    DELETE FROM last_mile m USING doomed d
+    WHERE m.tenant_id = d.tenant_id AND m.tracking_number = d.tracking_number RETURNING 1
 ), samples AS (
     UPDATE lane_samples l SET tracking_number = 'purged:' || l.id FROM doomed d
     WHERE l.tenant_id = d.tenant_id AND l.tracking_number = d.tracking_number RETURNING 1
@@ -51,6 +55,7 @@ WITH doomed AS (
 )
 SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM predictions) AS predictions,
        (SELECT count(*) FROM history) AS prediction_history, (SELECT count(*) FROM outcomes) AS outcomes,
+       (SELECT count(*) FROM last_mile) AS last_mile,
        (SELECT count(*) FROM samples) AS lane_samples_unlinked
 """
 

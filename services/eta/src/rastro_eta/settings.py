@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from rastro_eta.domain.clock import CalendarClock, WorkingDayClock
+from rastro_eta.domain.last_mile import LastMileParameters
 from rastro_eta.domain.prediction import ModelParameters
 from rastro_kit.settings import KitSettings
 
@@ -76,6 +77,33 @@ class EtaSettings(KitSettings):
         description="time zone in which predicted dates are calendar days",
     )
 
+    last_mile_detour_factor: float = Field(
+        default=1.3, ge=1, description="last mile: road over straight-line distance, when there is no route"
+    )
+    last_mile_min_speed_kmh: float = Field(
+        default=8.0, gt=0, description="last mile: floor of the vehicle's recent speed (a parked vehicle)"
+    )
+    last_mile_max_speed_kmh: float = Field(
+        default=80.0, gt=0, description="last mile: ceiling of the vehicle's recent speed (a highway burst)"
+    )
+    last_mile_handling_minutes: float = Field(
+        default=5.0, ge=0, description="last mile: minutes at the door, added to every arrival estimate"
+    )
+    last_mile_promise_factor: float = Field(
+        default=1.5, ge=1, description="last mile: promise = expected minutes × this (a P90-like bound)"
+    )
+    last_mile_republish_minutes: float = Field(
+        default=2.0, ge=0, description="last mile: publish again only when the arrival moved more than this"
+    )
+    last_mile_stale_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        description="last mile: a position older than this when handled gives low confidence",
+    )
+    last_mile_fresh_minutes: float = Field(
+        default=30.0, gt=0, description="last mile: the API shows a last-mile ETA estimated this recently"
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -86,6 +114,8 @@ class EtaSettings(KitSettings):
     def _promise_not_before_expected(self) -> EtaSettings:
         if self.default_promise_days < self.default_transit_days:
             raise ValueError("default_promise_days must be at least default_transit_days")
+        if self.last_mile_max_speed_kmh < self.last_mile_min_speed_kmh:
+            raise ValueError("last_mile_max_speed_kmh must be at least last_mile_min_speed_kmh")
         return self
 
     def prediction_parameters(self) -> ModelParameters:
@@ -98,6 +128,17 @@ class EtaSettings(KitSettings):
             default_expected_days=self.default_transit_days,
             default_promise_days=self.default_promise_days,
             clock=clock,
+        )
+
+    def last_mile_parameters(self) -> LastMileParameters:
+        return LastMileParameters(
+            detour_factor=self.last_mile_detour_factor,
+            min_speed_kmh=self.last_mile_min_speed_kmh,
+            max_speed_kmh=self.last_mile_max_speed_kmh,
+            handling_minutes=self.last_mile_handling_minutes,
+            promise_factor=self.last_mile_promise_factor,
+            republish_minutes=self.last_mile_republish_minutes,
+            stale_minutes=self.last_mile_stale_minutes,
         )
 
 

@@ -99,6 +99,10 @@ class EtaTopic:
 
     async def predictions(self, tenant: str, tracking: str) -> list[Predicted]:
         await self.drain()
+        return self.read(tenant, tracking)
+
+    def read(self, tenant: str, tracking: str) -> list[Predicted]:
+        """What was read so far, reading no more (a drain costs a round trip): right after ``settled``."""
         return [(e, p) for e, p in self._seen if e.tenantid == tenant and p.tracking_number == tracking]
 
 

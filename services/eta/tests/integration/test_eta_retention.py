@@ -1,7 +1,7 @@
 """Retention of eta's per-shipment rows against real Postgres, per tenant: a finished shipment past its
-tenant's ``shipments`` override goes with its predictions, history and outcome, and its lane sample
-loses its tracking number; another tenant's shipment of the same age (default retention), a shipment in
-progress, and lane statistics stay."""
+tenant's ``shipments`` override goes with its predictions, history, outcome and last-mile row, and its
+lane sample loses its tracking number; another tenant's shipment of the same age (default retention), a
+shipment in progress, and lane statistics stay."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rastro_eta.housekeeping import purge_shipments
 from rastro_kit.testing import migrated_schema
 
 pytestmark = pytest.mark.integration
-TABLES = ("shipments", "predictions", "prediction_history", "outcomes", "lane_samples")
+TABLES = ("shipments", "predictions", "prediction_history", "outcomes", "lane_samples", "last_mile")
 
 
 @pytest.fixture
@@ -64,6 +64,13 @@ async def shipment(pool: Any, tenant: str, number: str, status: str, age_days: i
         tenant,
         number,
     )
+    await pool.execute(
+        "INSERT INTO last_mile (tenant_id, tracking_number, vehicle_id, last_position_at, positions_seen)"
+        " VALUES ($1, $2, 'VAN-1', now() - $3::interval, 1)",
+        tenant,
+        number,
+        age,
+    )
 
 
 async def left(pool: Any, tenant: str) -> dict[str, int]:
@@ -87,6 +94,7 @@ async def test_a_short_override_purges_only_its_tenants_finished_shipments(pool:
         "predictions": 1,
         "prediction_history": 2,
         "outcomes": 1,
+        "last_mile": 1,
         "lane_samples_unlinked": 1,
     }
     assert await left(pool, "short") == {
@@ -95,6 +103,7 @@ async def test_a_short_override_purges_only_its_tenants_finished_shipments(pool:
         "prediction_history": 4,
         "outcomes": 2,
         "lane_samples": 3,  # lane statistics stay
+        "last_mile": 2,
     }
     # ... but the purged shipment's sample no longer names it; its transit time is still learned from.
     assert not await pool.fetchval("SELECT count(*) FROM lane_samples WHERE tracking_number = 'OLD1'")

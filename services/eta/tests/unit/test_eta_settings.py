@@ -53,3 +53,14 @@ def test_an_unknown_zone_is_refused_at_start_up() -> None:
         parse_zone("-3")
     assert parse_zone("Z") is UTC
     assert isinstance(parse_zone("-03:00"), timezone)
+
+
+def test_last_mile_settings_reach_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RASTRO_ETA_LAST_MILE_DETOUR_FACTOR", "1.4")
+    monkeypatch.setenv("RASTRO_ETA_LAST_MILE_MAX_SPEED_KMH", "60")
+    settings = EtaSettings()
+    p = settings.last_mile_parameters()
+    assert (p.detour_factor, p.min_speed_kmh, p.max_speed_kmh, p.handling_minutes) == (1.4, 8, 60, 5)
+    assert (p.promise_factor, p.republish_minutes, settings.last_mile_fresh_minutes) == (1.5, 2, 30)
+    with pytest.raises(ValidationError):
+        EtaSettings(last_mile_min_speed_kmh=90)
