@@ -33,12 +33,12 @@ __all__ = ["handle_batch", "message_type"]
 log = get_logger(__name__)
 
 
-def message_type(event: Any) -> tuple[str, str | None] | None:
-    """The webhook event type and carrier of an event that becomes messages; None for other events."""
+def message_type(event: Any) -> tuple[str, str | None, str | None] | None:
+    """The webhook event type, carrier and substatus of an event that becomes messages; None for others."""
     if isinstance(event, NormalizedTrackingEvent):
-        return tracking_type(event.status.value), event.carrier
+        return tracking_type(event.status.value), event.carrier, event.substatus
     if isinstance(event, EtaPredicted):
-        return ETA_UPDATED, event.lane.carrier
+        return ETA_UPDATED, event.lane.carrier, None
     return None
 
 
@@ -50,11 +50,11 @@ async def handle_batch(conn: Any, contexts: Sequence[HandlerContext]) -> None:
         envelope, tenant = ctx.envelope, ctx.tenant_id
         if kind is None or envelope is None:
             continue
-        event_type, carrier = kind
+        event_type, carrier, substatus = kind
         wanted = [
             s.id
             for s in subscriptions.get(tenant, ())
-            if matches(s.event_types, event_type) and (s.carriers is None or carrier in s.carriers)
+            if matches(s.event_types, event_type, substatus) and (s.carriers is None or carrier in s.carriers)
         ]
         if not wanted:
             continue

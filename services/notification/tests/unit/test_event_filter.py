@@ -93,3 +93,21 @@ def test_a_filter_that_can_never_match_is_refused(pattern: str) -> None:
 def test_a_filter_has_a_bounded_length() -> None:
     with pytest.raises(InvalidEventFilter, match="more than"):
         validate_subscribable(["tracking.delivered"] * 101)
+
+
+def test_a_substatus_filter_takes_only_that_substatus_of_its_status() -> None:
+    deviation = ["tracking.exception.route_deviation"]
+    assert validate_subscribable(deviation) == tuple(deviation)
+    assert matches(deviation, "tracking.exception", "exception.route_deviation")
+    assert not matches(deviation, "tracking.exception", "exception.damaged")
+    assert not matches(deviation, "tracking.in_transit", "in_transit.in_route")
+    assert not matches(deviation, "eta.updated")
+    # the plain type still takes every substatus, and a prefix still covers the narrowed types
+    assert matches(["tracking.exception"], "tracking.exception", "exception.route_deviation")
+    assert matches(["tracking.*"], "tracking.out_for_delivery", "out_for_delivery.nearby")
+
+
+@pytest.mark.parametrize("pattern", ["tracking.exception.lost_in_space", "tracking.in_transit.nearby"])
+def test_a_substatus_outside_the_taxonomy_is_refused(pattern: str) -> None:
+    with pytest.raises(InvalidEventFilter, match="matches no event type"):
+        validate_subscribable([pattern])

@@ -16,7 +16,10 @@ A filter entry (pattern) is one of:
 
 - ``*`` — every event;
 - ``<prefix>.*`` — every type that starts with ``<prefix>.``, e.g. ``tracking.*``, ``eta.*``;
-- an exact type, e.g. ``tracking.delivered``.
+- an exact type, e.g. ``tracking.delivered``;
+- a tracking type narrowed to one substatus of the taxonomy, ``tracking.<substatus>``, e.g.
+  ``tracking.exception.route_deviation`` or ``tracking.out_for_delivery.nearby`` (own-fleet geofence
+  alerts): the ``tracking.exception`` events whose substatus is ``exception.route_deviation``.
 
 Types are ``<family>.<name>``, so a bare ``delivered`` is refused by ``validate_event_types`` with a
 hint rather than accepted as a filter that never matches.
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+from rastro_events.taxonomy import SUBSTATUSES
 
 __all__ = [
     "EVENT_TYPES",
@@ -68,16 +73,23 @@ class InvalidEventFilter(ValueError):
     """An ``event_types`` entry that is not ``*``, ``<prefix>.*`` or ``<family>.<name>``."""
 
 
-def matches(event_types: Sequence[str], event_type: str) -> bool:
-    """Whether an event of ``event_type`` goes to a subscription filtering on ``event_types``."""
-    return any(_matches_one(pattern, event_type) for pattern in event_types)
+SUBSTATUS_TYPES: frozenset[str] = frozenset(f"tracking.{s}" for s in SUBSTATUSES)
+"""``tracking.<substatus>`` filter entries: one substatus of a tracking type"""
 
 
-def _matches_one(pattern: str, event_type: str) -> bool:
+def matches(event_types: Sequence[str], event_type: str, substatus: str | None = None) -> bool:
+    """Whether an event of ``event_type`` (and ``substatus``, for a tracking event) goes to a subscription
+    filtering on ``event_types``."""
+    return any(_matches_one(pattern, event_type, substatus) for pattern in event_types)
+
+
+def _matches_one(pattern: str, event_type: str, substatus: str | None = None) -> bool:
     if pattern == WILDCARD:
         return True
     if pattern.endswith(".*"):
         return event_type.startswith(pattern[:-1])
+    if substatus is not None and pattern in SUBSTATUS_TYPES:
+        return pattern == f"tracking.{substatus}" and event_type == f"tracking.{substatus.split('.', 1)[0]}"
     return pattern == event_type
 
 
@@ -113,5 +125,7 @@ def validate_subscribable(event_types: Sequence[str]) -> tuple[str, ...]:
 
 def _covers_something(pattern: str) -> bool:
     if pattern == WILDCARD or any(pattern.startswith(f"{family}.") for family in RESERVED_FAMILIES):
+        return True
+    if pattern in SUBSTATUS_TYPES:
         return True
     return any(_matches_one(pattern, event_type) for event_type in EVENT_TYPES)
