@@ -38,6 +38,7 @@ NOBODY: frozenset[str] = frozenset()  # the operator key (every tenant) only
 MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     # ingest
     ("ingest", "POST", "/v1/events"): EVENTS,
+    ("ingest", "POST", "/v1/telemetry"): EVENTS,
     ("ingest", "POST", "/v1/tenants"): NOBODY,
     ("ingest", "GET", "/v1/tenants"): ADMIN,
     ("ingest", "POST", "/v1/tenants/{tenant_id}/keys"): ADMIN,
@@ -49,6 +50,7 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("ingest", "GET", "/v1/imports"): EVENTS,
     ("ingest", "GET", "/v1/imports/{job_id}"): EVENTS,
     ("ingest", "GET", "/v1/imports/{job_id}/errors"): EVENTS,
+    ("ingest", "GET", "/v1/imports/{job_id}/acknowledgement"): EVENTS,
     ("ingest", "POST", "/v1/carriers/connections"): MANAGE,
     ("ingest", "GET", "/v1/carriers/connections"): MANAGE,
     ("ingest", "GET", "/v1/carriers/connections/{connection_id}"): MANAGE,
@@ -73,6 +75,11 @@ MATRIX: dict[tuple[str, str, str], frozenset[str] | str] = {
     ("normalization", "PUT", "/v1/mappings/statuses/{carrier}/{code}"): MANAGE,
     ("normalization", "DELETE", "/v1/mappings/statuses/{carrier}/{code}"): MANAGE,
     ("normalization", "GET", "/v1/kpis"): ALL,
+    ("normalization", "PUT", "/v1/routes/{route_id}"): MANAGE,
+    ("normalization", "GET", "/v1/routes/{route_id}"): ALL,
+    ("normalization", "DELETE", "/v1/routes/{route_id}"): MANAGE,
+    ("normalization", "GET", "/v1/geofence/settings"): ALL,
+    ("normalization", "PUT", "/v1/geofence/settings"): MANAGE,
     ("normalization", "GET", "/v1/audit/normalization"): ADMIN,
     ("normalization", "GET", "/v1/retention/normalization"): ADMIN,
     ("normalization", "PUT", "/v1/retention/normalization"): ADMIN,
