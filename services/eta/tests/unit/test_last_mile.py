@@ -130,9 +130,11 @@ def test_republished_only_when_the_arrival_moved_more_than_the_threshold() -> No
     assert worth_publishing(estimate.expected_at - timedelta(minutes=2, seconds=1), estimate, P)
 
 
-def test_only_a_shipment_on_its_way_is_refined() -> None:
-    assert refines(Status.OUT_FOR_DELIVERY) and refines(Status.IN_TRANSIT)
-    for status in (Status.DELIVERED, Status.FAILED_ATTEMPT, Status.EXCEPTION, Status.INFO_RECEIVED):
+def test_only_a_shipment_that_may_be_on_its_way_is_refined() -> None:
+    # its vehicle's positions say it is moving, even before the status change that says so arrives
+    for status in (Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.EXCEPTION):
+        assert refines(status)
+    for status in (Status.DELIVERED, Status.FAILED_ATTEMPT, Status.AVAILABLE_FOR_PICKUP, Status.RETURNING):
         assert not refines(status)
 
 

@@ -358,10 +358,10 @@ async def test_ocoren_files_match_their_invoices_publish_once_and_malformed_ones
     by_order = {e.order_id: e for e in edi if e.order_id != "PED-51"}  # type: ignore[attr-defined]
     first = by_order["PED-1"]
     assert (first.tracking_number, first.status_code) == (tracking["PED-1"], "OCOREN-01")  # type: ignore[attr-defined]
-    assert first.carrier == "TRANSPORTES RAPIDO SUL LTDA"  # type: ignore[attr-defined]
+    assert first.carrier == "jadlog"  # as its order.shipped named it  # type: ignore[attr-defined]
     assert first.occurred_at.isoformat() == "2026-03-14T10:15:00-03:00"  # type: ignore[attr-defined]
     assert by_order["PED-5"].description == "Devolução ao remetente após três tentativas"  # type: ignore[attr-defined]
-    assert by_order["PED-4"].carrier == "EXPRESSO SERRA GAÚCHA LTDA"  # Latin-1 read as such  # type: ignore[attr-defined]
+    assert by_order["PED-4"].raw["carrier_name"] == "EXPRESSO SERRA GAÚCHA LTDA"  # Latin-1  # type: ignore[attr-defined]
     assert {e.carrier for e in edi if e.order_id in ("PED-51", "PED-52", "PED-53")} == {"jadlog"}  # type: ignore[attr-defined]
 
 

@@ -54,10 +54,14 @@ __all__ = [
 
 LAST_MILE_MODEL = "last-mile-1"
 LAST_MILE_LEVEL = "last_mile"
-# A vehicle is bringing the shipment to its recipient only in these states. A failed attempt, a pickup
-# point, an exception or anything terminal means the next arrival is not this trip: positions of the
-# vehicle then say nothing about delivery, and the day-level prediction stands.
-LAST_MILE_STATUSES = frozenset({Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY})
+# A vehicle may be bringing the shipment to its recipient in these states: a position of its vehicle is
+# itself the news that it is on its way (the status change that says so, e.g. the geofence's departure,
+# may come after the first positions), and a route deviation (exception) does not stop the trip. A
+# failed attempt, a pickup point or anything final means the next arrival is not this trip: positions
+# then say nothing about delivery, and the day-level prediction stands.
+LAST_MILE_STATUSES = frozenset(
+    {Status.PENDING, Status.INFO_RECEIVED, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.EXCEPTION}
+)
 DistanceSource = Literal["route", "straight_line", "inside"]
 
 

@@ -7,7 +7,8 @@ shipment, and enqueue the raw tracking events in ONE transaction with the job's 
   invoice: the NF-e access key, or the invoice number, against what ``invoice.issued`` events said
   (``rastro_ingest.references``). An occurrence that matches no shipment, or several, is that line's
   error; the others are published. Importing the file again once the invoice is known adds only those.
-- Each event is a ``tracking.raw`` with ``carrier`` = the sender and ``status_code`` = ``OCOREN-<code>``
+- Each event is a ``tracking.raw`` with ``carrier`` = the ``carrier`` option, else the carrier the
+  shipment's ``order.shipped`` named, else the file's sender, and ``status_code`` = ``OCOREN-<code>``
   or ``X12-<AT701>``; normalization maps those through the standard tables like any carrier's codes.
 - Event ids derive from the tenant and the event's content, so a re-import enqueues nothing
   (``rows_duplicate``) and a file sent twice by two channels (API and inbox folder) is one set of events.
@@ -153,15 +154,16 @@ def _chunk(
     tenant = request.tenant_id
     chunk = Chunk(events=[], errors=[], rows=len(document.occurrences), rejected=0, bytes_received=size)
     for occurrence, found in zip(document.occurrences, matches, strict=True):
-        tracking, order_id = occurrence.tracking_number, None
+        tracking, order_id, known_carrier = occurrence.tracking_number, None, None
         if not tracking:
             problem = _unmatched(occurrence, found)
             if problem:
                 chunk.errors.append((occurrence.line, "invoice", problem))
                 chunk.rejected += 1
                 continue
-            tracking, order_id = found[0].tracking_number, found[0].order_id
-        carrier = request.carrier or occurrence.carrier_name or document.sender
+            tracking, order_id, known_carrier = found[0].tracking_number, found[0].order_id, found[0].carrier
+        # The carrier as the tenant names it (the option, else its order.shipped), else the file's sender.
+        carrier = request.carrier or known_carrier or occurrence.carrier_name or document.sender
         payload = RawTrackingEvent(
             tracking_number=tracking,
             carrier=(carrier or "").strip()[:64] or None,
@@ -170,7 +172,13 @@ def _chunk(
             occurred_at=occurrence.occurred_at,
             location=Location(**occurrence.location) if occurrence.location else None,
             order_id=order_id,
-            raw={"format": document.format, "line": occurrence.line, **occurrence.raw},
+            raw={
+                "format": document.format,
+                "line": occurrence.line,
+                "carrier_name": occurrence.carrier_name,
+                "carrier_document": occurrence.carrier_document,
+                **occurrence.raw,
+            },
         )
         key = event_key(tenant, payload.ce_type(), payload.model_dump_json(exclude={"raw"}))
         envelope = new_event(

@@ -1,5 +1,6 @@
 """``/v1/routes`` (planned routes of own-fleet deliveries) and ``/v1/geofence/settings`` (a tenant's radii
-and thresholds). Reading needs ``shipments:read``; changing needs ``mappings:manage``, the scope of a
+and thresholds). Reading needs ``shipments:read``. Writing a route needs ``events:write`` (a route planner
+sends routes as an ERP sends events); changing the settings needs ``mappings:manage``, the scope of a
 tenant's other normalization settings. An operator key names the tenant with ``?tenant=``."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["fleet"])
 Reader = Annotated[Principal, require_scope("shipments:read")]
 Manager = Annotated[Principal, require_scope(MANAGE_SCOPE)]
+Planner = Annotated[Principal, require_scope("events:write")]
+"""routes come from the tenant's route planner or TMS, as its events do: the integration's scope"""
 MAX_ROUTE_POINTS = 10_000
 
 
@@ -72,7 +75,7 @@ async def put_planned_route(
     request: Request,
     route_id: str,
     body: RouteIn,
-    principal: Manager,
+    principal: Planner,
     tenant: str | None = Query(default=None),
 ) -> dict[str, Any]:
     if not 0 < len(route_id) <= 64:
@@ -95,7 +98,7 @@ async def get_planned_route(
 
 @router.delete("/v1/routes/{route_id}", status_code=204, summary="Delete a planned route")
 async def delete_planned_route(
-    request: Request, route_id: str, principal: Manager, tenant: str | None = Query(default=None)
+    request: Request, route_id: str, principal: Planner, tenant: str | None = Query(default=None)
 ) -> Response:
     async with request.app.state.runtime.pool.acquire() as conn:
         if not await delete_route(conn, _tenant(principal, tenant), route_id):
