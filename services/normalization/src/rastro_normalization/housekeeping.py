@@ -5,11 +5,13 @@ What goes, once older than the tenant's ``shipments`` retention (``RASTRO_NORMAL
 365, unless the tenant overrides it: ``rastro_kit.retention``, one pass per override):
 
 - finished shipments (``delivered``, ``returned``, ``cancelled``) whose row has not changed for that
-  long, with their timelines. A shipment still in progress is never purged, however old. An event that
+  long, with their timelines, their vehicle assignment and geofence state (the last position). A
+  shipment still in progress is never purged, however old. An event that
   arrives later for a purged shipment starts it again from that event (the revision of the new row is
   NULL, so no consumer trusts a cached copy);
 - order events stored that long ago (orders never shipped; shipped ones are copied into timelines);
-- order facts not updated for that long.
+- order facts not updated for that long;
+- planned routes not updated for that long that no remaining shipment's vehicle follows.
 
 Shipments are taken ``FOR UPDATE SKIP LOCKED``: the purge never waits for a row a consumer holds (so it
 cannot deadlock with the consumer's key-ordered locks), and a consumer that wants a row being purged
@@ -40,11 +42,18 @@ WITH doomed AS (
 ), timeline AS (
     DELETE FROM timeline_entries t USING doomed d
     WHERE t.tenant_id = d.tenant_id AND t.tracking_number = d.tracking_number RETURNING 1
+), fleet AS (
+    DELETE FROM fleet_assignments a USING doomed d
+    WHERE a.tenant_id = d.tenant_id AND a.tracking_number = d.tracking_number RETURNING 1
+), fences AS (
+    DELETE FROM geofence_state g USING doomed d
+    WHERE g.tenant_id = d.tenant_id AND g.tracking_number = d.tracking_number RETURNING 1
 ), gone AS (
     DELETE FROM shipments s USING doomed d
     WHERE s.tenant_id = d.tenant_id AND s.tracking_number = d.tracking_number RETURNING 1
 )
-SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM timeline) AS timeline_entries
+SELECT (SELECT count(*) FROM gone) AS shipments, (SELECT count(*) FROM timeline) AS timeline_entries,
+       (SELECT count(*) FROM fleet) AS fleet_assignments, (SELECT count(*) FROM fences) AS geofence_states
 """
 _ORDER_EVENTS = """
 WITH gone AS (
@@ -54,6 +63,18 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT count(*) AS order_events FROM gone
+"""
+_ROUTES = """
+WITH gone AS (
+    DELETE FROM fleet_routes r WHERE (tenant_id, route_id) IN (
+        SELECT tenant_id, route_id FROM fleet_routes f WHERE updated_at < now() - $1::interval
+          AND tenant_id {tenant}
+          AND NOT EXISTS (SELECT 1 FROM fleet_assignments a
+                          WHERE a.tenant_id = f.tenant_id AND a.route_id = f.route_id)
+        LIMIT $3 FOR UPDATE SKIP LOCKED)
+    RETURNING 1
+)
+SELECT count(*) AS fleet_routes FROM gone
 """
 _ORDER_FACTS = """
 WITH gone AS (
@@ -76,7 +97,8 @@ async def purge_read_model(
     # A shipment takes its timeline with it (~10 rows): fewer shipments a batch keep a batch ~``batch`` rows.
     shipments = max(batch // ENTRIES_PER_SHIPMENT, 1)
     counts: dict[str, int] = {}
-    for sql, size in ((FINISHED_SHIPMENTS, shipments), (_ORDER_EVENTS, batch), (_ORDER_FACTS, batch)):
+    rules = ((FINISHED_SHIPMENTS, shipments), (_ORDER_EVENTS, batch), (_ORDER_FACTS, batch), (_ROUTES, batch))
+    for sql, size in rules:
         found = await delete_per_tenant(pool, sql, "shipments", default_days, batch=size, pause_s=pause_s)
         add_counts(counts, found)
     return counts

@@ -76,9 +76,43 @@ async def test_finished_shipments_past_retention_go_with_their_timelines(pool: A
         a,
     )
 
+    # own fleet: a doomed shipment's vehicle and last position go with it; a route goes once old and
+    # no remaining shipment follows it
+    for number in ("OLD1", "STUCK"):
+        await pool.execute(
+            "INSERT INTO fleet_assignments(tenant_id, tracking_number, vehicle_id, route_id)"
+            " VALUES ($1, $2, 'V', $3)",
+            a,
+            number,
+            f"R-{number}",
+        )
+        await pool.execute(
+            "INSERT INTO geofence_state(tenant_id, tracking_number, vehicle_id, state, position)"
+            " VALUES ($1, $2, 'V', '{}', '{\"latitude\": -23.5}')",
+            a,
+            number,
+        )
+    await pool.execute(
+        "INSERT INTO fleet_routes(tenant_id, route_id, points, updated_at) VALUES"
+        " ($1, 'R-OLD1', '[]', now() - interval '400 days'),"
+        " ($1, 'R-STUCK', '[]', now() - interval '400 days'),"
+        " ($1, 'R-NEW', '[]', now())",
+        a,
+    )
+
     counts = await purge_read_model(pool, YEAR, batch=2)
 
-    assert counts == {"shipments": 5, "timeline_entries": 15, "order_events": 1, "order_facts": 1}
+    assert counts == {
+        "shipments": 5,
+        "timeline_entries": 15,
+        "fleet_assignments": 1,
+        "geofence_states": 1,
+        "order_events": 1,
+        "order_facts": 1,
+        "fleet_routes": 1,  # R-OLD1: its shipment is gone; R-STUCK is still followed, R-NEW is recent
+    }
+    assert [r[0] for r in await pool.fetch("SELECT tracking_number FROM geofence_state")] == ["STUCK"]
+    assert sorted(r[0] for r in await pool.fetch("SELECT route_id FROM fleet_routes")) == ["R-NEW", "R-STUCK"]
     assert await kept(pool) == {
         "acme/RECENT": 2,
         "acme/STUCK": 4,
@@ -91,8 +125,11 @@ async def test_finished_shipments_past_retention_go_with_their_timelines(pool: A
     assert await purge_read_model(pool, YEAR) == {
         "shipments": 0,
         "timeline_entries": 0,
+        "fleet_assignments": 0,
+        "geofence_states": 0,
         "order_events": 0,
         "order_facts": 0,
+        "fleet_routes": 0,
     }
 
 
@@ -106,8 +143,11 @@ async def test_the_housekeeper_runs_the_rule_and_the_partial_index_serves_it(poo
         "inbox": 0,
         "shipments": 1,
         "timeline_entries": 2,
+        "fleet_assignments": 0,
+        "geofence_states": 0,
         "order_events": 0,
         "order_facts": 0,
+        "fleet_routes": 0,
     }
     # The purge's predicate must match the partial index's, or the planner cannot use it; seq scans off
     # so a tiny table still shows which indexes are usable.
