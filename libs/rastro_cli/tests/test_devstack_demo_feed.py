@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rastro_cli.devstack.demo_feed import CODES, PROGRESS, demo_events, s10_tracking_number
+from rastro_cli.devstack.demo_fleet import DEPOT, demo_fleet
+from rastro_normalization.domain.geo import haversine_m
 
 pytestmark = pytest.mark.unit
 
@@ -68,3 +70,19 @@ def test_deliveries_happen_in_the_daytime() -> None:
             hour = datetime.fromisoformat(str(event["occurred_at"])).hour
             if event["status_code"] in {"PO-01", "OEC-01"}:
                 assert 7 <= hour < 17, event
+
+
+def test_the_demo_van_is_on_its_way_now_and_the_same_within_the_hour() -> None:
+    now = datetime(2026, 11, 30, 14, 20, tzinfo=UTC)
+    fleet = demo_fleet(7, now)
+    assert fleet == demo_fleet(7, now)  # deterministic: a restart posts the same (idempotent) things
+    assert fleet.order["vehicle_id"] and fleet.order["route_id"] == fleet.route_id
+    assert fleet.order["tracking_number"] == fleet.tracking_number
+    last = fleet.positions[-1].recorded_at
+    assert timedelta(0) < now - last <= timedelta(seconds=30)  # ingest refuses fixes in the future
+    assert fleet.positions[0].recorded_at > now - timedelta(hours=1)
+    # two thirds of the way: moving away from the depot, still short of the destination
+    home = (fleet.order["destination"]["latitude"], fleet.order["destination"]["longitude"])
+    left = haversine_m(fleet.positions[-1].latitude, fleet.positions[-1].longitude, *home)
+    assert 500 < left < haversine_m(*DEPOT, *home)
+    assert demo_fleet(7, now + timedelta(hours=1)).tracking_number != fleet.tracking_number

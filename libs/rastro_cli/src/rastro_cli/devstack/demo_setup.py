@@ -10,6 +10,7 @@ from rich.console import Console
 from rastro_cli.devstack.catalog import SERVICES, service_url
 from rastro_cli.devstack.credentials import DemoTenantError, create_demo_key
 from rastro_cli.devstack.demo_feed import demo_events, post_demo_events, s10_tracking_number
+from rastro_cli.devstack.demo_fleet import demo_fleet, post_demo_fleet
 from rastro_cli.devstack.gateway import DEMO_WEBHOOKS_PATH
 
 __all__ = ["set_up_demo"]
@@ -43,9 +44,28 @@ async def set_up_demo(
         f"[green]✓[/] demo: {feed.events} Correios events for {len(feed.tracking_numbers)} "
         "shipments of tenant demo"
     )
+    await _drive_demo_van(console, base_url, demo_key, seed)
     if fake_carrier_url:
         await _poll_fake_carrier(console, base_url, admin_key, demo_key, fake_carrier_url, seed)
     return demo_key, feed.tracking_numbers[0]
+
+
+async def _drive_demo_van(console: Console, base_url: str, demo_key: str, seed: int) -> None:
+    """An own-fleet van two thirds of the way to its delivery (docs/fleet.md)."""
+    fleet = demo_fleet(seed, datetime.now(UTC))
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=15.0) as client:
+            followed = await post_demo_fleet(client, base_url, demo_key, fleet)
+    except httpx.HTTPError as exc:
+        console.print(f"[yellow]! own-fleet demo not set up: {type(exc).__name__}: {exc}[/]")
+        return
+    if not followed:
+        console.print("[yellow]! own-fleet demo: the van's shipment was not assigned in time[/]")
+        return
+    console.print(
+        f"[green]✓[/] demo: van {fleet.order['vehicle_id']} on its way with {fleet.tracking_number} "
+        f"({len(fleet.positions)} GPS positions): /console/shipments/{fleet.tracking_number}"
+    )
 
 
 async def _subscribe_demo_webhooks(
