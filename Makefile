@@ -48,6 +48,7 @@ bench: sync
 	$(UV_RUN) python bench/run.py
 	$(UV_RUN) python bench/dispatcher_bench.py
 	$(UV_RUN) python bench/telemetry_bench.py
+	$(UV_RUN) python bench/fleet_bench.py
 
 lint: sync
 	$(UV_RUN) ruff check .

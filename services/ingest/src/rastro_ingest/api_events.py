@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from rastro_ingest.adapters.repository import claim_idempotency_key, store_idempotent_answer, tenant_exists
-from rastro_ingest.domain.events_in import Accepted, Rejected, read_events
+from rastro_ingest.domain.events_in import read_events
 from rastro_ingest.outgoing import outbox_rows
 from rastro_ingest.polling.tracked import track_shipments
 from rastro_ingest.rate_limit import rate_limited
@@ -19,9 +20,9 @@ from rastro_ingest.references import remember_refs
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
 from rastro_kit.openapi_problems import PROBLEM_REF
-from rastro_kit.outbox import enqueue_rows
+from rastro_kit.outbox import OutboxRow, enqueue_rows
 
-__all__ = ["problem_responses", "router"]
+__all__ = ["acting_tenant", "batch_answer", "problem_responses", "router", "store_batch"]
 
 router = APIRouter(tags=["events"])
 WRITE_EVENTS = rate_limited("events:write")
@@ -151,26 +152,48 @@ async def post_events(
     traceparent: str | None = Header(default=None),
 ) -> Response:
     runtime = request.app.state.runtime
-    tenant_id = _acting_tenant(principal, tenant)
+    tenant_id = acting_tenant(principal, tenant)
     body = await _json_body(request)
     items = _items(body, runtime.settings.max_batch_events)
     accepted, rejected = read_events(items)
     # Encoded before the transaction, so it holds its connection only for the round trips.
     ids, rows = outbox_rows(accepted, tenant_id, traceparent=traceparent)
+    payloads = [a.payload for a in accepted]
+
+    async def along(conn: Any) -> None:
+        await track_shipments(conn, tenant_id, payloads)  # carrier polling
+        await remember_refs(conn, tenant_id, payloads)  # what EDI files match orders by
+
+    done = [{"index": a.index, "id": i} for a, i in zip(accepted, ids, strict=True)]
+    answer = batch_answer("events", done, [{"index": r.index, "errors": r.errors} for r in rejected])
+    return await store_batch(request, tenant_id, rows, answer, body, idempotency_key, along=along)
+
+
+async def store_batch(
+    request: Request,
+    tenant_id: str,
+    rows: list[OutboxRow],
+    answer: tuple[int, Any, str],
+    body: Any,
+    idempotency_key: str | None,
+    *,
+    along: Callable[[Any], Awaitable[None]] | None = None,
+) -> Response:
+    """The accepted records into the outbox (one COPY) and ``along``'s writes, in one transaction with
+    the stored answer of an ``Idempotency-Key`` (whose earlier answer is replayed instead)."""
     request_hash = _request_hash(body) if idempotency_key else ""
-    async with runtime.pool.acquire() as conn, conn.transaction():
+    async with request.app.state.runtime.pool.acquire() as conn, conn.transaction():
         if not await tenant_exists(conn, tenant_id):
             raise ProblemError(404, f"Unknown tenant {tenant_id!r}.", type_="unknown-tenant")
         if idempotency_key:
             stored = await claim_idempotency_key(conn, tenant_id, idempotency_key, request_hash)
             if stored is not None:
                 return _replay(stored, request_hash, body)
-        await enqueue_rows(conn, rows)  # one COPY
-        payloads = [a.payload for a in accepted]
-        await track_shipments(conn, tenant_id, payloads)  # carrier polling
-        await remember_refs(conn, tenant_id, payloads)  # what EDI files match orders by
-        status, answer, content_type = _answer(accepted, ids, rejected)
-        encoded = orjson.dumps(answer)  # once: the response, and the stored answer of a retry
+        await enqueue_rows(conn, rows)
+        if along is not None:
+            await along(conn)
+        status, content, content_type = answer
+        encoded = orjson.dumps(content)  # once: the response, and the stored answer of a retry
         if idempotency_key:
             await store_idempotent_answer(conn, tenant_id, idempotency_key, status, encoded, content_type)
     return Response(encoded, status_code=status, media_type=content_type)
@@ -189,7 +212,8 @@ async def _json_body(request: Request) -> Any:
         ) from None
 
 
-def _acting_tenant(principal: Principal, requested: str | None) -> str:
+def acting_tenant(principal: Principal, requested: str | None) -> str:
+    """The tenant a request writes for: the key's own, or one it may act for; operators must name it."""
     if principal.tenant_id is not None:  # a 3PL key may also name a tenant it acts for (docs/roles.md)
         if requested is not None and not principal.acts_for(requested):
             raise ProblemError(403, "This key cannot publish for another tenant.", type_="forbidden")
@@ -242,15 +266,15 @@ def _legacy_request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _answer(accepted: list[Accepted], ids: list[str], rejected: list[Rejected]) -> tuple[int, Any, str]:
-    done = [{"index": a.index, "id": i} for a, i in zip(accepted, ids, strict=True)]
-    if not rejected:
+def batch_answer(noun: str, done: list[dict[str, Any]], errors: list[dict[str, Any]]) -> tuple[int, Any, str]:
+    """(status, body, content type) of a batch: 202 all stored, 207 some (problem+json), 422 none.
+    ``noun`` is the plural the messages use (``events``, ``positions``)."""
+    if not errors:
         return 202, {"accepted": len(done), "events": done}, "application/json"
-    errors = [{"index": r.index, "errors": r.errors} for r in rejected]
     status = 207 if done else 422
     body = {
         "type": PROBLEM_BASE + ("batch-partially-rejected" if done else "validation-error"),
-        "title": "Some events were rejected" if done else "No event was accepted",
+        "title": f"Some {noun} were rejected" if done else f"No {noun[:-1]} was accepted",
         "status": status,
         "detail": f"{len(done)} accepted, {len(errors)} rejected; see `errors` by index.",
         "accepted": done,

@@ -23,14 +23,19 @@ from pydantic import ValidationError
 
 from rastro_events import TelemetryPosition
 from rastro_events.encoding import HEADER_NAMES, encode_new_event
-from rastro_ingest.adapters.repository import claim_idempotency_key, store_idempotent_answer, tenant_exists
-from rastro_ingest.api_events import RATE_LIMIT_HEADERS, _acting_tenant, _replay, problem_responses
+from rastro_ingest.api_events import (
+    RATE_LIMIT_HEADERS,
+    acting_tenant,
+    batch_answer,
+    problem_responses,
+    store_batch,
+)
 from rastro_ingest.rate_limit import rate_limited
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
 from rastro_kit.logs import get_logger
 from rastro_kit.openapi_problems import PROBLEM_REF
-from rastro_kit.outbox import OutboxRow, enqueue_rows
+from rastro_kit.outbox import OutboxRow
 
 __all__ = ["MAX_FUTURE", "MAX_POSITIONS", "POSITIONS", "position_event_id", "read_positions", "router"]
 
@@ -203,30 +208,18 @@ async def post_telemetry(
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=255),
     traceparent: str | None = Header(default=None),
 ) -> Response:
-    runtime = request.app.state.runtime
-    tenant_id = _acting_tenant(principal, tenant)
+    tenant_id = acting_tenant(principal, tenant)
     body = await _json_body(request)
     accepted, rejected = read_positions(_items(body), datetime.now(UTC))
     # Encoded before the transaction, so it holds its connection only for the round trips.
     ids, rows = position_rows(accepted, tenant_id, traceparent)
-    # As POST /v1/events hashes it: SHA-256 of the canonical JSON, so a retry need not repeat its bytes.
-    request_hash = _sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)) if idempotency_key else ""
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        if not await tenant_exists(conn, tenant_id):
-            raise ProblemError(404, f"Unknown tenant {tenant_id!r}.", type_="unknown-tenant")
-        if idempotency_key:
-            stored = await claim_idempotency_key(conn, tenant_id, idempotency_key, request_hash)
-            if stored is not None:
-                return _replay(stored, request_hash, body)
-        await enqueue_rows(conn, rows)  # one statement for the whole batch
-        status, answer, content_type = _answer(accepted, ids, rejected)
-        encoded = orjson.dumps(answer)
-        if idempotency_key:
-            await store_idempotent_answer(conn, tenant_id, idempotency_key, status, encoded, content_type)
+    done = [{"index": i, "id": event_id} for (i, _), event_id in zip(accepted, ids, strict=True)]
+    answer = batch_answer("positions", done, [{"index": i, "errors": errors} for i, errors in rejected])
+    response = await store_batch(request, tenant_id, rows, answer, body, idempotency_key)
     POSITIONS.labels("accepted").inc(len(rows))
     POSITIONS.labels("rejected").inc(len(rejected))
     log.info("telemetry_accepted", tenant=tenant_id, accepted=len(rows), rejected=len(rejected))
-    return Response(encoded, status_code=status, media_type=content_type)
+    return response
 
 
 async def _json_body(request: Request) -> Any:
@@ -264,26 +257,6 @@ def _items(body: Any) -> list[Any]:
             type_="batch-too-large",
         )
     return items
-
-
-def _answer(accepted: Sequence[Indexed], ids: list[str], rejected: list[Rejected]) -> tuple[int, Any, str]:
-    done = [{"index": i, "id": event_id} for (i, _), event_id in zip(accepted, ids, strict=True)]
-    if not rejected:
-        return 202, {"accepted": len(done), "events": done}, "application/json"
-    status = 207 if done else 422
-    body = {
-        "type": PROBLEM_BASE + ("batch-partially-rejected" if done else "validation-error"),
-        "title": "Some positions were rejected" if done else "No position was accepted",
-        "status": status,
-        "detail": f"{len(done)} accepted, {len(rejected)} rejected; see `errors` by index.",
-        "accepted": done,
-        "errors": [{"index": i, "errors": errors} for i, errors in rejected],
-    }
-    return status, body, PROBLEM_JSON
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _field_error(err: Any) -> dict[str, str]:
