@@ -29,7 +29,7 @@ import contextlib
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -89,6 +89,10 @@ class ConsumerRunner:
     Older majors of a handled event that upcasters reach are read too (their topics added), and handed to
     the handler upcast. ``migrations`` (open windows, docs/upgrades.md) reaches ``HandlerContext.emit``,
     and turns a record of a window's major this consumer cannot read into a skipped twin, not a dead letter.
+
+    A service with several groups (normalization: shipments, and the geofence processor) shares its retry
+    tiers and replay topic between them: ``sibling_types`` are the types the others handle, skipped
+    there (``sibling_skipped``) rather than dead-lettered as ``unsupported_type``.
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class ConsumerRunner:
         max_records: int = 500,
         batch_handler: BatchHandler | None = None,
         migrations: EventMigrations | None = None,
+        sibling_types: Collection[str] = (),
     ) -> None:
         if (handlers is None) == (raw_handler is None):
             raise ValueError("give exactly one of handlers or raw_handler")
@@ -125,6 +130,10 @@ class ConsumerRunner:
         older = [m.topic for t in self._read_as if (m := model_for(t)) is not None]
         self.topics = tuple(dict.fromkeys([*topics, *older]))  # the main topics, without retries/replay
         self._topics = [*self.topics, replay_topic(service), *self._retry_topics]
+        # Types another consumer group of this service handles: on the retry tiers and the replay topic,
+        # which the service's groups share, such a record is that group's, not a dead letter here.
+        self._sibling_types = frozenset(sibling_types)
+        self._shared = frozenset([replay_topic(service), *self._retry_topics])
         # A pattern consumer still owns its retry tiers and replay topic: fold them into the pattern.
         own = rf"^rastro\.{re.escape(service)}\.(?:retry\.\d+|replay)$"
         self._pattern = f"(?:{topic_pattern})|(?:{own})" if topic_pattern else None
@@ -408,6 +417,9 @@ class ConsumerRunner:
     ) -> str:
         """A record this consumer cannot read is a dead letter, except, in a migration window, the twin of
         an event that reaches it in the window's oldest major, which it reads: that one is skipped."""
+        if self._sibling_types and isinstance(exc, UnsupportedType) and record.topic in self._shared:
+            if _envelope_type(record.value) in self._sibling_types:
+                return "sibling_skipped"  # another group of the service retries or replays it
         if self.migrations and isinstance(exc, UnsupportedType):
             ce_type = _envelope_type(record.value)
             if ce_type is not None and self.migrations.is_twin(ce_type, self._accept):

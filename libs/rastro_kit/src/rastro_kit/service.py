@@ -137,7 +137,10 @@ class Runtime:
             resolver = self.directory
         self.authenticator = Authenticator(resolver, s.admin_api_key)
         watched: list[WatchedGroup] = []
-        for spec in self.definition.consumers(self):
+        specs = list(self.definition.consumers(self))
+        for spec in specs:
+            # A service's groups share its retry tiers and replay topic: each leaves the others' types.
+            siblings = {t for other in specs if other is not spec for t in (other.handlers or {})}
             runner = ConsumerRunner(
                 service=self.service,
                 group_id=spec.group_id or self.service,
@@ -151,6 +154,7 @@ class Runtime:
                 max_records=s.max_poll_records,
                 batch_handler=spec.batch_handler,
                 migrations=s.migrations,
+                sibling_types=siblings - set(spec.handlers or {}),
             )
             self.runners.append(runner)
             self._spawn(f"consumer-{runner.group_id}", runner.run)

@@ -19,9 +19,12 @@ from rastro_kit.errors import PermanentError, Reason, TransientError
 from rastro_kit.kafka import apply_topics, make_consumer, make_producer
 from rastro_kit.outbox import OutboxRelay, enqueue_record
 from rastro_kit.settings import KitSettings
-from rastro_kit.testing import wait_until
+from rastro_kit.testing import TopicReader, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+SIBLING_TYPE = "rastro.sibling.v1"
 
 
 class Harness:
@@ -72,6 +75,7 @@ class Harness:
             consumer_factory=lambda group_id: make_consumer(self.settings, group_id=group_id),
             handlers={RawTrackingEvent.ce_type(): self.handle},
             retry_delays_s=self.settings.retry_delays_s,
+            sibling_types={SIBLING_TYPE},  # as if another group of the service handled it
         )
         self.runner_task = asyncio.create_task(self.runner.run())
         await wait_until(self.runner.assigned.is_set, timeout=60, message="group join")
@@ -217,6 +221,26 @@ async def test_poison_records_dead_letter_with_headers_and_neighbours_commit(har
     assert reasons[unknown_type] == "unsupported_type"
     assert sorted(reasons.values()).count("unmapped_carrier_code") == 1
     assert sorted(reasons.values()).count("handler_error") == 1
+
+
+def raw_envelope(event_id: str, ce_type: str) -> bytes:
+    return (
+        f'{{"specversion":"1.0","id":"{event_id}","source":"/t","type":"{ce_type}",'
+        '"subject":"acme/T","time":"2026-01-01T00:00:00Z","tenantid":"acme","data":{}}'
+    ).encode()
+
+
+async def test_a_sibling_groups_record_on_the_shared_replay_topic_is_left_to_it(harness: Harness) -> None:
+    assert harness.producer is not None
+    replay = replay_topic(harness.service)
+    sibling, stranger = raw_envelope("sib-1", SIBLING_TYPE), raw_envelope("str-1", "rastro.nope.v9")
+    on_main = raw_envelope("sib-main", SIBLING_TYPE)  # on the group's own topic it is still a dead letter
+    for topic, value in ((replay, sibling), (replay, stranger), (harness.source, on_main)):
+        await harness.producer.send_and_wait(topic, value, key=b"acme/T-sibling")
+    async with TopicReader(harness.settings.kafka_bootstrap_servers, dlq_topic(harness.service)) as dlq:
+        await dlq.wait_for(lambda rec: rec.value == on_main)
+        await dlq.wait_for(lambda rec: rec.value == stranger)  # same key after the sibling: it came first
+        assert sibling not in [r.value for r in dlq.records]
 
 
 async def test_transient_failure_is_retried_through_a_tier(harness: Harness) -> None:
