@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from rastro_events import RawTrackingEvent, new_event, new_event_id
 from rastro_events.payloads import Location
 from rastro_ingest.domain.csv_rows import event_key
@@ -162,24 +164,18 @@ def _chunk(
                 chunk.rejected += 1
                 continue
             tracking, order_id, known_carrier = found[0].tracking_number, found[0].order_id, found[0].carrier
+        if not tracking:  # _unmatched refuses an order without one
+            continue
         # The carrier as the tenant names it (the option, else its order.shipped), else the file's sender.
         carrier = request.carrier or known_carrier or occurrence.carrier_name or document.sender
-        payload = RawTrackingEvent(
-            tracking_number=tracking,
-            carrier=(carrier or "").strip()[:64] or None,
-            status_code=status_code_for(document.format, occurrence),
-            description=(occurrence.description or None) and occurrence.description[:1000],
-            occurred_at=occurrence.occurred_at,
-            location=Location(**occurrence.location) if occurrence.location else None,
-            order_id=order_id,
-            raw={
-                "format": document.format,
-                "line": occurrence.line,
-                "carrier_name": occurrence.carrier_name,
-                "carrier_document": occurrence.carrier_document,
-                **occurrence.raw,
-            },
-        )
+        try:
+            payload = _event(document, occurrence, tracking, order_id, carrier)
+        except ValidationError as exc:  # e.g. a tracking number longer than any carrier's
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "occurrence"
+            chunk.errors.append((occurrence.line, field, error["msg"]))
+            chunk.rejected += 1
+            continue
         key = event_key(tenant, payload.ce_type(), payload.model_dump_json(exclude={"raw"}))
         envelope = new_event(
             payload,
@@ -190,6 +186,27 @@ def _chunk(
         )
         chunk.events.append((key, payload.topic, envelope))
     return chunk
+
+
+def _event(
+    document: EdiDocument, occurrence: EdiOccurrence, tracking: str, order_id: str | None, carrier: str | None
+) -> RawTrackingEvent:
+    return RawTrackingEvent(
+        tracking_number=tracking,
+        carrier=(carrier or "").strip()[:64] or None,
+        status_code=status_code_for(document.format, occurrence),
+        description=occurrence.description[:1000] if occurrence.description else None,
+        occurred_at=occurrence.occurred_at,
+        location=Location.model_validate(occurrence.location) if occurrence.location else None,
+        order_id=order_id,
+        raw={
+            "format": document.format,
+            "line": occurrence.line,
+            "carrier_name": occurrence.carrier_name,
+            "carrier_document": occurrence.carrier_document,
+            **occurrence.raw,
+        },
+    )
 
 
 def _unmatched(occurrence: EdiOccurrence, found: list[ShipmentRef]) -> str | None:

@@ -127,7 +127,7 @@ async def delete_route(conn: Any, tenant_id: str, route_id: str) -> bool:
     result = await conn.execute(
         "DELETE FROM fleet_routes WHERE tenant_id = $1 AND route_id = $2", tenant_id, route_id
     )
-    return result.endswith(" 1")
+    return str(result).endswith(" 1")
 
 
 async def fence_settings(conn: Any, tenant_id: str, defaults: FenceSettings) -> FenceSettings:
