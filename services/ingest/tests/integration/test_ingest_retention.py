@@ -54,6 +54,13 @@ async def rows_of(pool: Any, tenant: str, age: timedelta, *, live: bool = False)
         uuid.uuid4(),
         age,
     )
+    await pool.execute(  # what an order's events said: its invoice and tracking number (EDI matching)
+        "INSERT INTO shipment_refs (tenant_id, order_id, tracking_number, invoice_number, updated_at)"
+        " VALUES ($1, $2, 'AA123456785BR', '123', now() - $3::interval)",
+        tenant,
+        job,
+        age,
+    )
     connection = f"cc_{secrets.token_hex(4)}"
     await pool.execute(
         "INSERT INTO carrier_connections (id, tenant_id, carrier, webhook_secret)"
@@ -98,10 +105,12 @@ async def test_a_short_override_purges_only_its_tenant(pool: Any) -> None:
         "import_errors": 1,
         "import_event_keys": 2,
         "tracked_shipments": 1,
+        "shipment_refs": 2,  # the short tenant's two 20-day-old orders (10-day override)
     }
     left = {t: await count(pool, t, short) for t in ("import_jobs", "import_errors", "import_event_keys")}
     assert left == {"import_jobs": 2, "import_errors": 2, "import_event_keys": 1}
     assert await count(pool, "tracked_shipments", short) == 2  # the polled one and the young one
     assert await count(pool, "idempotency_keys", short) == 1
-    for table in ("import_jobs", "import_errors", "import_event_keys", "tracked_shipments"):
+    assert await count(pool, "shipment_refs", short) == 1  # the young one
+    for table in ("import_jobs", "import_errors", "import_event_keys", "tracked_shipments", "shipment_refs"):
         assert await count(pool, table, other) == 1, table  # 20 days: within the defaults
