@@ -32,6 +32,7 @@ def consumers(settings: NormalizationSettings) -> tuple[ConsumerSpec, ...]:
         ConsumerSpec(
             topics=(TELEMETRY,),
             handlers={TelemetryPosition.ce_type(): geofence},
+            batch_handler=geofence.batch,
             group_id=f"{settings.service_name}-geofence",
         ),
     )

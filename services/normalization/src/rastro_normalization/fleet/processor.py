@@ -23,8 +23,9 @@ import asyncio
 import csv
 import json
 import uuid
-from dataclasses import replace
-from functools import cache
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -88,53 +89,98 @@ class GeofenceProcessor:
         return self._centroids
 
     async def __call__(self, ctx: HandlerContext, envelope: Envelope, position: TelemetryPosition) -> None:
-        shipments = await carried_by(ctx.conn, ctx.tenant_id, position.vehicle_id)
-        if not shipments:
-            return  # a vehicle carrying nothing (yet): positions before order.shipped are not kept
-        settings = await fence_settings(ctx.conn, ctx.tenant_id, self.defaults)
+        """One position (the consumer's isolated path): the batch of one."""
+        await self.batch(ctx.conn, [ctx])
+
+    async def batch(self, conn: Any, contexts: Sequence[HandlerContext]) -> None:
+        """A partition batch's positions, in order: per tenant, one read of the vehicles' shipments and
+        one write of their states, however many positions (the fast path's batch handler)."""
+        by_tenant: dict[str, list[HandlerContext]] = {}
+        for ctx in contexts:
+            by_tenant.setdefault(ctx.tenant_id, []).append(ctx)
         centroids = await self.centroids()
-        states = []
-        for shipment in shipments:
-            geometry = _geometry(shipment, centroids)
-            corridor = shipment["corridor_m"]
-            fence = settings if corridor is None else _with_corridor(settings, corridor)
-            before = (
-                FenceState.from_json(json.loads(shipment["state"])) if shipment["state"] else FenceState()
+        for tenant, ctxs in by_tenant.items():
+            vehicles = sorted({ctx.payload.vehicle_id for ctx in ctxs})
+            rows = await carried_by(conn, tenant, vehicles)
+            if not rows:
+                continue  # vehicles carrying nothing (yet): positions before order.shipped are not kept
+            settings = await fence_settings(conn, tenant, self.defaults)
+            fleet: dict[str, list[_Followed]] = {}
+            for row in rows:
+                fleet.setdefault(row["vehicle_id"], []).append(_followed(row, settings, centroids))
+            for ctx in ctxs:
+                for shipment in fleet.get(ctx.payload.vehicle_id, ()):
+                    await self._step(ctx, shipment)
+            moved = [s for followed in fleet.values() for s in followed if s.view is not None]
+            await save_states(
+                conn, tenant, [(s.tracking, s.vehicle, s.state.to_json(), s.view) for s in moved]
             )
-            moved = step(before, geometry, position, fence)
-            if moved.state == before:
-                continue  # stale, duplicate or discarded fix
-            tracking = shipment["tracking_number"]
-            carrier = shipment["carrier"] or FLEET_CARRIER
-            for event in moved.events:
-                await ctx.emit(
-                    _raw_event(tracking, carrier, event),
-                    event_id=_event_id(envelope.id, tracking, event.kind),
-                )
-            if moved.publish_position:
-                await ctx.emit(
-                    _position(tracking, position, moved),
-                    event_id=_event_id(envelope.id, tracking, "position"),
-                )
-            states.append((tracking, moved.state.to_json(), _position_view(position, moved, geometry)))
-            if moved.events:
-                log.info(
-                    "geofence_events",
-                    tenant=ctx.tenant_id,
-                    key=tracking,
-                    event_id=envelope.id,
-                    kinds=[e.kind for e in moved.events],
-                )
-        await save_states(ctx.conn, ctx.tenant_id, position.vehicle_id, states)
+
+    async def _step(self, ctx: HandlerContext, shipment: _Followed) -> None:
+        position, envelope = ctx.payload, ctx.envelope
+        assert envelope is not None
+        moved = step(shipment.state, shipment.geometry, position, shipment.settings)
+        if moved.state == shipment.state:
+            return  # stale, duplicate or discarded fix
+        tracking, carrier = shipment.tracking, shipment.carrier
+        for event in moved.events:
+            await ctx.emit(
+                _raw_event(tracking, carrier, event), event_id=_event_id(envelope.id, tracking, event.kind)
+            )
+        if moved.publish_position:
+            await ctx.emit(
+                _position(tracking, position, moved), event_id=_event_id(envelope.id, tracking, "position")
+            )
+        shipment.state = moved.state
+        shipment.view = _position_view(position, moved, shipment.geometry)
+        if moved.events:
+            log.info(
+                "geofence_events",
+                tenant=ctx.tenant_id,
+                key=tracking,
+                event_id=envelope.id,
+                kinds=[e.kind for e in moved.events],
+            )
+
+
+@dataclass
+class _Followed:
+    """One shipment a vehicle carries, as the batch steps it: loaded once, saved once."""
+
+    tracking: str
+    vehicle: str
+    carrier: str
+    geometry: ShipmentGeometry
+    settings: FenceSettings
+    state: FenceState
+    view: dict[str, Any] | None = None
+    """the position to show, once a fix of this batch moved the state"""
+
+
+def _followed(row: Any, settings: FenceSettings, centroids: dict[str, Point]) -> _Followed:
+    corridor = row["corridor_m"]
+    return _Followed(
+        tracking=row["tracking_number"],
+        vehicle=row["vehicle_id"],
+        carrier=row["carrier"] or FLEET_CARRIER,
+        geometry=_geometry(row, centroids),
+        settings=settings if corridor is None else replace(settings, corridor_m=corridor),
+        state=FenceState.from_json(json.loads(row["state"])) if row["state"] else FenceState(),
+    )
 
 
 def _geometry(shipment: dict[str, Any], centroids: dict[str, Point]) -> ShipmentGeometry:
-    route = json.loads(shipment["route"]) if shipment["route"] else None
     return ShipmentGeometry(
         destination=_place(shipment["destination"], centroids),
         origin=_place(shipment["origin"], centroids),
-        route=tuple((p[0], p[1]) for p in route) if route else None,
+        route=_route(shipment["route"]) if shipment["route"] else None,
     )
+
+
+@lru_cache(maxsize=1024)
+def _route(stored: str) -> tuple[Point, ...]:
+    """A stored route's points, parsed once: every batch of its van's positions reads the same text."""
+    return tuple((p[0], p[1]) for p in json.loads(stored))
 
 
 def _place(stored: str | None, centroids: dict[str, Point]) -> Point | None:
@@ -145,10 +191,6 @@ def _place(stored: str | None, centroids: dict[str, Point]) -> Point | None:
     if place.get("latitude") is not None and place.get("longitude") is not None:
         return (place["latitude"], place["longitude"])
     return centroid_for(centroids, place.get("postal_code"))
-
-
-def _with_corridor(settings: FenceSettings, corridor_m: float) -> FenceSettings:
-    return replace(settings, corridor_m=corridor_m)
 
 
 def _event_id(position_id: str, tracking_number: str, kind: str) -> str:

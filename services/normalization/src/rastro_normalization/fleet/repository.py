@@ -49,40 +49,41 @@ async def assign_vehicle(
         )
 
 
-async def carried_by(conn: Any, tenant_id: str, vehicle_id: str) -> list[dict[str, Any]]:
-    """The unfinished shipments ``vehicle_id`` carries, with their geometry, carrier and geofence state."""
+async def carried_by(conn: Any, tenant_id: str, vehicles: Sequence[str]) -> list[dict[str, Any]]:
+    """The unfinished shipments ``vehicles`` carry, with their geometry, carrier and geofence state."""
     rows = await conn.fetch(
-        "SELECT a.tracking_number, a.route_id, s.carrier, s.origin, s.destination, g.state,"
+        "SELECT a.vehicle_id, a.tracking_number, a.route_id, s.carrier, s.origin, s.destination, g.state,"
         " r.points AS route, r.corridor_m"
         " FROM fleet_assignments a"
         " JOIN shipments s ON s.tenant_id = a.tenant_id AND s.tracking_number = a.tracking_number"
         " LEFT JOIN geofence_state g ON g.tenant_id = a.tenant_id AND g.tracking_number = a.tracking_number"
         " LEFT JOIN fleet_routes r ON r.tenant_id = a.tenant_id AND r.route_id = a.route_id"
-        " WHERE a.tenant_id = $1 AND a.vehicle_id = $2 AND s.status <> ALL($3::text[])"
-        " ORDER BY a.tracking_number",
+        " WHERE a.tenant_id = $1 AND a.vehicle_id = ANY($2::text[]) AND s.status <> ALL($3::text[])"
+        " ORDER BY a.vehicle_id, a.tracking_number",
         tenant_id,
-        vehicle_id,
+        list(vehicles),
         list(_TERMINAL),
     )
     return [dict(r) for r in rows]
 
 
 async def save_states(
-    conn: Any, tenant_id: str, vehicle_id: str, states: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]
+    conn: Any, tenant_id: str, states: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
 ) -> None:
-    """(tracking number, state JSON, position JSON) of each shipment the position moved, in one statement."""
+    """(tracking number, vehicle, state JSON, position JSON) of each shipment moved, in one statement."""
     if not states:
         return
     await conn.execute(
         "INSERT INTO geofence_state AS g (tenant_id, tracking_number, vehicle_id, state, position)"
-        " SELECT $1, t, $2, s::jsonb, p::jsonb FROM unnest($3::text[], $4::text[], $5::text[]) AS x(t, s, p)"
+        " SELECT $1, t, v, s::jsonb, p::jsonb"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, v, s, p)"
         " ON CONFLICT (tenant_id, tracking_number) DO UPDATE SET vehicle_id = excluded.vehicle_id,"
         " state = excluded.state, position = excluded.position, updated_at = now()",
         tenant_id,
-        vehicle_id,
-        [t for t, _, _ in states],
-        [json.dumps(s) for _, s, _ in states],
-        [json.dumps(p) for _, _, p in states],
+        [t for t, _, _, _ in states],
+        [v for _, v, _, _ in states],
+        [json.dumps(s) for _, _, s, _ in states],
+        [json.dumps(p) for _, _, _, p in states],
     )
 
 
