@@ -54,7 +54,14 @@ async def shipment(client: httpx.AsyncClient, auth: dict[str, str], number: str)
 
 async def test_edi_files_become_shipment_states_once(gateway: str, tenant: dict[str, Any]) -> None:
     auth = tenant["auth"]
-    orders = {"PED-1": "00123456", "PED-2": "00123457", "PED-3": "00123458", "PED-4": "00987654"}
+    orders = {
+        "PED-1": "00123456",
+        "PED-2": "00123457",
+        "PED-3": "00123458",
+        "PED-4": "00987654",
+        "PED-6": "00123459",  # ocoren_unknown_code.txt: delivered
+        "PED-7": "00123460",  # ... and code 99, which no table maps
+    }
     events: list[dict[str, Any]] = []
     at = "2026-03-10T09:00:00-03:00"
     for order_id, invoice in orders.items():
@@ -89,6 +96,7 @@ async def test_edi_files_become_shipment_states_once(gateway: str, tenant: dict[
             ("ocoren31_ok.txt", {}),
             ("ocoren50_ok.txt", {"carrier": "jadlog"}),
             ("x12_214_ok.edi", {"timezone": "America/New_York"}),
+            ("ocoren_unknown_code.txt", {}),
         ):
             r = await client.post(
                 "/v1/imports",
@@ -108,6 +116,7 @@ async def test_edi_files_become_shipment_states_once(gateway: str, tenant: dict[
             "EDI50BR": ("delivered", "OCOREN-01"),  # 5.0, matched by the NF-e key
             "RST0000001BR": ("delivered", "X12-D1"),
             "RST0000002BR": ("failed_attempt", "X12-A7"),  # refused
+            "EDI6BR": ("delivered", "OCOREN-01"),
         }
 
         async def settled() -> dict[str, dict[str, Any]] | None:
@@ -120,6 +129,15 @@ async def test_edi_files_become_shipment_states_once(gateway: str, tenant: dict[
             assert code in [e["status_code"] for e in states[number]["timeline"]], number
         assert states["EDI1BR"]["carrier"] == "jadlog"  # the shipment's carrier, from order.shipped
         assert {e["carrier"] for e in states["RST0000001BR"]["timeline"]} == {"roadstar-logistics"}
+
+        # an occurrence code no table maps is a dead letter with its reason, like any carrier's
+        async def dead_letter() -> dict[str, Any] | None:
+            r = await client.get("/v1/dead-letters", params={"reason": "unmapped_carrier_code"}, headers=auth)
+            items = r.json()["items"] if r.status_code == 200 else []
+            return next((i for i in items if (i.get("subject") or "").endswith("/EDI7BR")), None)
+
+        dead = await wait_until(dead_letter, timeout=30, message="OCOREN-99 dead-lettered")
+        assert "OCOREN-99" in dead["error_message"] and dead["service"] == "normalization"
 
         again = await client.post(
             "/v1/imports",

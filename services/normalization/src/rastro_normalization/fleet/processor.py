@@ -73,7 +73,8 @@ def load_centroids(path: str) -> dict[str, Point]:
 
 
 class GeofenceProcessor:
-    """The handler of ``telemetry.position`` events (one per record, in the consumer's transaction)."""
+    """The handler of ``telemetry.position`` events, in the consumer's transaction: ``batch`` on the fast
+    path (a partition batch at once), the instance itself per record on the isolated path."""
 
     def __init__(self, defaults: FenceSettings, centroids_file: str | None) -> None:
         self.defaults = defaults
