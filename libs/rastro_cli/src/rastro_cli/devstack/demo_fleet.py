@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from rastro_normalization.domain.geo import haversine_m
 from rastro_normalization.domain.traces import TracePoint, drive, road_polyline
 
 __all__ = ["DEPOT", "DemoFleet", "demo_fleet", "post_demo_fleet"]
@@ -20,7 +21,7 @@ __all__ = ["DEPOT", "DemoFleet", "demo_fleet", "post_demo_fleet"]
 DEPOT = (-23.5505, -46.6333)  # Praça da Sé
 HOMES = ((-23.5874, -46.6576), (-23.5329, -46.6395), (-23.5613, -46.6562), (-23.6020, -46.6760))
 VEHICLE = "VAN-DEMO-1"
-SHARE = 2 / 3  # how far along the van is when the demo starts
+SHARE_LEFT = 1 / 3  # how much of the way the van still has ahead when the demo starts
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,12 @@ def demo_fleet(seed: int, now: datetime) -> DemoFleet:
     route = road_polyline(DEPOT, home, seed=seed)
     options: dict[str, Any] = {"speed_kmh": 28, "stops": [(0.3, 660)], "dwell_s": 0}
     whole = drive(route, start=datetime(2026, 1, 1, tzinfo=UTC), seed=seed, **options)
-    shown = whole[: max(int(len(whole) * SHARE), 2)]
+    # up to the first fix past two thirds of the way (as the crow flies): moving again after its stop
+    left = SHARE_LEFT * haversine_m(*DEPOT, *home)
+    end = next(
+        (i for i, p in enumerate(whole) if haversine_m(p.latitude, p.longitude, *home) <= left), len(whole)
+    )
+    shown = whole[: max(end + 1, 2)]
     took = shown[-1].recorded_at - shown[0].recorded_at
     start = now - took - timedelta(seconds=5)
     positions = drive(route, start=start, seed=seed, **options)[: len(shown)]
