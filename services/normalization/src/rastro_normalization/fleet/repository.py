@@ -77,6 +77,9 @@ async def save_states(
         "INSERT INTO geofence_state AS g (tenant_id, tracking_number, vehicle_id, state, position)"
         " SELECT $1, t, v, s::jsonb, p::jsonb"
         " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS x(t, v, s, p)"
+        # not for a shipment handed to another vehicle meanwhile (its state starts afresh)
+        " WHERE EXISTS (SELECT 1 FROM fleet_assignments a"
+        " WHERE a.tenant_id = $1 AND a.tracking_number = x.t AND a.vehicle_id = x.v)"
         " ON CONFLICT (tenant_id, tracking_number) DO UPDATE SET vehicle_id = excluded.vehicle_id,"
         " state = excluded.state, position = excluded.position, updated_at = now()",
         tenant_id,
