@@ -60,7 +60,13 @@ def test_locations_and_time_codes() -> None:
     assert occurrences[3].location == {"city": "ORLANDO", "state": "FL", "country": "US"}  # MS103 "USA"
     assert occurrences[0].occurred_at == datetime(2026, 3, 12, 9, 30, tzinfo=ZoneInfo("America/New_York"))
     assert occurrences[0].occurred_at.utcoffset() == timedelta(hours=-4)  # EDT from 8 March 2026
-    assert occurrences[3].occurred_at.tzinfo == ZoneInfo("America/Manaus")  # LT: the caller's zone
+    # LT (local time) at an MS1 in Florida: Florida's zone, whatever the caller's
+    assert occurrences[3].occurred_at.tzinfo == ZoneInfo("America/New_York")
+    # ...and the caller's zone where the location does not say (no MS1 state, or outside US/Canada)
+    no_state = edited("MS1*ORLANDO*FL*USA", "MS1*ORLANDO**USA")
+    assert parse_edi(no_state, timezone=ZoneInfo("America/Manaus")).occurrences[
+        3
+    ].occurred_at.tzinfo == ZoneInfo("America/Manaus")
 
     utc = parse_edi(edited("AT7*X1*NS***20260313*1045*ET", "AT7*X1*NS***20260313*1045*UT")).occurrences[2]
     assert utc.occurred_at == datetime(2026, 3, 13, 10, 45, tzinfo=UTC)

@@ -21,7 +21,7 @@ from datetime import tzinfo
 from typing import Any
 
 from rastro_ingest.domain.edi.model import EdiDocument, EdiError, EdiOccurrence, strip_leading_zeros
-from rastro_ingest.domain.edi.x12_at7 import at7_problems, at7_time, country_code
+from rastro_ingest.domain.edi.x12_at7 import at7_problems, at7_time, country_code, local_zone
 from rastro_ingest.domain.edi.x12_syntax import Segment, tokenize
 
 __all__ = ["parse_x12_214"]
@@ -211,7 +211,7 @@ class _Reader:
             line=segment.line,
             code=segment.get(1).upper(),
             reason=segment.get(2) or None,
-            occurred_at=at7_time(segment, self.timezone),
+            occurred_at=at7_time(segment, local_zone(at7["location"], self.timezone)),
             carrier_name=current.carrier_name or self.isa.get(6) or None,
             carrier_document=(b10.get(3) if b10 else "") or at7["scac"],
             invoice_series=None,

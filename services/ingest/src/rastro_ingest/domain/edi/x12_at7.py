@@ -1,9 +1,10 @@
 """The ``AT7`` (shipment status details) segment: its checks, its moment in time, and MS1 countries.
 
 AT701 status, AT702 reason, AT703 appointment status, AT704 appointment reason, AT705 date
-(CCYYMMDD), AT706 time (HHMM[SS[dd]]), AT707 time code. Time codes: ``LT`` (or none) is local time in
-the caller's zone; ``UT``/``GM`` are UTC; ``ET``/``CT``/``MT``/``PT``/``AT``/``HT`` are the US/Canadian
-zones; ``ES``/``ED``, ``CS``/``CD``, ``MS``/``MD``, ``PS``/``PD`` are the fixed standard/daylight offsets.
+(CCYYMMDD), AT706 time (HHMM[SS[dd]]), AT707 time code. Time codes: ``LT`` (or none) is local time:
+the zone of the MS1 state for a US or Canadian location (``local_zone``), else the caller's zone;
+``UT``/``GM`` are UTC; ``ET``/``CT``/``MT``/``PT``/``AT``/``HT`` are the US/Canadian zones;
+``ES``/``ED``, ``CS``/``CD``, ``MS``/``MD``, ``PS``/``PD`` are the fixed standard/daylight offsets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from rastro_ingest.domain.edi.x12_syntax import Segment
 
-__all__ = ["TIME_CODES", "at7_problems", "at7_time", "country_code"]
+__all__ = ["TIME_CODES", "at7_problems", "at7_time", "country_code", "local_zone"]
 
 _ZONES = {
     "ET": "America/New_York",
@@ -24,6 +25,21 @@ _ZONES = {
     "AT": "America/Halifax",
     "HT": "Pacific/Honolulu",
 }
+# A state's prevailing zone, for AT7 times in local time (LT) with an MS1 location: where a state spans
+# two zones, the one most of its people live in.
+_STATE_ZONES: dict[str, tuple[str, ...]] = {
+    "America/New_York": ("CT DE DC FL GA IN KY ME MD MA MI NH NJ NY NC OH PA RI SC VT VA WV ON QC").split(),
+    "America/Chicago": "AL AR IL IA KS LA MN MS MO NE ND OK SD TN TX WI MB SK".split(),
+    "America/Denver": "CO ID MT NM UT WY AB".split(),
+    "America/Phoenix": ("AZ",),
+    "America/Los_Angeles": "CA NV OR WA BC".split(),
+    "America/Anchorage": ("AK",),
+    "Pacific/Honolulu": ("HI",),
+    "America/Halifax": "NS NB PE".split(),
+    "America/St_Johns": ("NL",),
+    "America/Puerto_Rico": ("PR",),
+}
+_ZONE_OF_STATE = {state: zone for zone, states in _STATE_ZONES.items() for state in states}
 _OFFSETS = {"ES": -5, "ED": -4, "CS": -6, "CD": -5, "MS": -7, "MD": -6, "PS": -8, "PD": -7}
 TIME_CODES: frozenset[str] = frozenset({"LT", "UT", "GM", *_ZONES, *_OFFSETS})
 _COUNTRIES = {
@@ -90,6 +106,14 @@ def _zone(code: str, local: tzinfo) -> tzinfo:
     if code in _OFFSETS:
         return timezone(timedelta(hours=_OFFSETS[code]), code)
     return local
+
+
+def local_zone(location: dict[str, str] | None, default: tzinfo) -> tzinfo:
+    """The zone of "local time" at an MS1 location: its US or Canadian state's, else ``default``."""
+    if not location or location.get("country", "US") not in {"US", "CA"}:
+        return default
+    zone = _ZONE_OF_STATE.get((location.get("state") or "").upper())
+    return ZoneInfo(zone) if zone else default
 
 
 def country_code(value: str) -> str:
