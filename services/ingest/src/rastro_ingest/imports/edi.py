@@ -18,6 +18,7 @@ shipment, and enqueue the raw tracking events in ONE transaction with the job's 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +80,10 @@ def status_code_for(document_format: str, occurrence: EdiOccurrence) -> str:
 
 async def run_edi_import(pool: Any, data: bytes, request: EdiImportRequest) -> dict[str, Any]:
     """The finished job (202), or ``EdiRejected`` with the job marked failed and its errors kept."""
-    try:
-        document = parse_edi(data, request.format, timezone=request.timezone, encoding=request.encoding)
+    try:  # CPU-bound (a large file takes seconds): off the event loop, which serves other requests
+        document = await asyncio.to_thread(
+            parse_edi, data, request.format, timezone=request.timezone, encoding=request.encoding
+        )
     except EdiFormatError as exc:
         error = {"line": 1, "column": 1, "message": str(exc)}
         raise EdiRejected(str(exc), [error], None) from None
