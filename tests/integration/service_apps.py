@@ -40,7 +40,7 @@ from rastro_notification.settings import NotificationSettings
 __all__ = ["OPERATOR_KEY", "ROLE_NAMES", "ServiceApps", "running_service_apps"]
 
 OPERATOR_KEY = f"rk_admin_{secrets.token_urlsafe(16)}"
-ROLE_NAMES = ("admin", "operator", "sre", "viewer", "integration")
+ROLE_NAMES = ("admin", "operator", "sre", "viewer", "integration", "fleet")
 BUILDERS: dict[str, tuple[Any, Any]] = {
     "ingest": (build_ingest, IngestSettings),
     "normalization": (build_normalization, NormalizationSettings),

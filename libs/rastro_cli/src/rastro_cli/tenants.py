@@ -92,7 +92,9 @@ def create_key(
     ] = None,
     role: Annotated[
         str | None,
-        typer.Option("--role", help="admin, operator, sre, viewer or integration (instead of --scope)"),
+        typer.Option(
+            "--role", help="admin, operator, sre, viewer, integration or fleet (instead of --scope)"
+        ),
     ] = None,
     acts_for: Annotated[
         list[str] | None,

@@ -29,6 +29,7 @@ ADMIN = "admin"
 # The type (request models and their OpenAPI enums use it) and the tuple are one list.
 Scope = Literal[
     "events:write",
+    "telemetry:write",
     "shipments:read",
     "mappings:manage",
     "subscriptions:read",
@@ -42,19 +43,22 @@ Scope = Literal[
     "admin",
 ]
 SCOPES: tuple[str, ...] = get_args(Scope)
-Role = Literal["admin", "operator", "sre", "viewer", "integration"]  # the keys of ROLES
+Role = Literal["admin", "operator", "sre", "viewer", "integration", "fleet"]  # the keys of ROLES
 
 # A managing scope includes reading the same thing: keys created before the read scopes existed keep
 # every route they had.
+# ``events:write`` includes ``telemetry:write``: a key that may feed shipment events may feed GPS too.
 IMPLIED_BY: dict[str, frozenset[str]] = {
     "subscriptions:read": frozenset({"subscriptions:manage"}),
     "dead-letters:read": frozenset({"dead-letters:manage"}),
+    "telemetry:write": frozenset({"events:write"}),
 }
 
 _READS = frozenset({"shipments:read", "subscriptions:read"})
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _READS,
     "integration": frozenset({"events:write", "shipments:read"}),
+    "fleet": frozenset({"telemetry:write", "shipments:read"}),  # a telematics platform: positions, routes
     "sre": _READS | {"dead-letters:manage"},
     "operator": _READS
     | {"events:write", "mappings:manage", "subscriptions:manage", "dead-letters:manage", "carriers:manage"},

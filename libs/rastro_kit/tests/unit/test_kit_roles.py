@@ -20,7 +20,7 @@ def key(**kw: Any) -> ApiKeyRecord:
 
 
 def test_roles_are_made_of_known_scopes_and_only_admin_holds_admin() -> None:
-    assert set(ROLES) == {"admin", "operator", "sre", "viewer", "integration"} == set(get_args(Role))
+    assert set(ROLES) == {"admin", "operator", "sre", "viewer", "integration", "fleet"} == set(get_args(Role))
     assert all(scopes <= set(SCOPES) for scopes in ROLES.values())
     assert ROLES["admin"] == frozenset(SCOPES)
     assert not any({"admin", "audit:read", "privacy:manage"} & s for r, s in ROLES.items() if r != "admin")
@@ -38,6 +38,9 @@ def test_what_each_role_may_do() -> None:
     assert may("operator", "carriers:manage") and not may("operator", "admin")
     assert not may("operator", "audit:read") and may("admin", "privacy:manage")
     assert role_scopes("auditor") == frozenset()  # an unknown (or since removed) role grants nothing
+    # a telematics platform posts positions and routes, nothing else; an ERP key may post them too
+    assert may("fleet", "telemetry:write") and not may("fleet", "events:write")
+    assert may("integration", "telemetry:write") and not may("fleet", "subscriptions:read")
 
 
 def test_a_role_decides_the_scopes_and_explicit_scopes_stay_possible() -> None:

@@ -42,7 +42,7 @@ __all__ = ["MAX_FUTURE", "MAX_POSITIONS", "POSITIONS", "position_event_id", "rea
 log = get_logger(__name__)
 router = APIRouter(tags=["telemetry"])
 # roles.py has no telemetry scope: positions are written with the events scope (the integration role).
-WRITE_TELEMETRY = rate_limited("events:write")
+WRITE_TELEMETRY = rate_limited("telemetry:write")  # events:write includes it
 MAX_POSITIONS = 5000
 MAX_FUTURE = timedelta(minutes=5)  # device clocks drift a little; a fix from further ahead is wrong
 POSITIONS = Counter(

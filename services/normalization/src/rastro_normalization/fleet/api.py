@@ -1,6 +1,6 @@
 """``/v1/routes`` (planned routes of own-fleet deliveries) and ``/v1/geofence/settings`` (a tenant's radii
-and thresholds). Reading needs ``shipments:read``. Writing a route needs ``events:write`` (a route planner
-sends routes as an ERP sends events); changing the settings needs ``mappings:manage``, the scope of a
+and thresholds). Reading needs ``shipments:read``. Writing a route needs ``telemetry:write`` (the ``fleet``
+role's; ``events:write`` includes it); changing the settings needs ``mappings:manage``, the scope of a
 tenant's other normalization settings. An operator key names the tenant with ``?tenant=``."""
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["fleet"])
 Reader = Annotated[Principal, require_scope("shipments:read")]
 Manager = Annotated[Principal, require_scope(MANAGE_SCOPE)]
-Planner = Annotated[Principal, require_scope("events:write")]
-"""routes come from the tenant's route planner or TMS, as its events do: the integration's scope"""
+Planner = Annotated[Principal, require_scope("telemetry:write")]
+"""routes come from the tenant's route planner or telematics platform (``events:write`` includes it)"""
 MAX_ROUTE_POINTS = 10_000
 
 
