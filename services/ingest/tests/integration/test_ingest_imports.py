@@ -434,3 +434,19 @@ async def test_the_inbox_folder_imports_each_file_once_and_files_it_away(
     assert (folder / "done" / "ocoren.txt.1").exists()  # the earlier one is kept
     assert "AK5*A" in (folder / "done" / "x12.edi.997").read_text()
     assert await inbox.scan() == []  # nothing left to take
+
+
+async def test_cli_imports_an_x12_file_and_saves_its_997(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, key = await new_tenant(client)
+    path, ack = tmp_path / "status.edi", tmp_path / "status.997"
+    path.write_bytes((EDI / "x12_214_ok.edi").read_bytes())
+    args = ["import", str(path), "--ack", str(ack), "--base-url", str(client.base_url), "--api-key", key]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and ack.read_text().startswith("ISA*")  # .edi: EDI by default
+    assert "AK5*A" in ack.read_text()
+    bad = tmp_path / "broken.txt"
+    bad.write_bytes((EDI / "ocoren31_truncated.txt").read_bytes())
+    args = ["import", str(bad), "--base-url", str(client.base_url), "--api-key", key]
+    result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+    assert result.exit_code == 1 and "failed" in result.output and "5,column 31" in result.output
