@@ -30,6 +30,7 @@ from rastro_ingest.api_events import (
     problem_responses,
     store_batch,
 )
+from rastro_ingest.domain.events_in import field_error
 from rastro_ingest.rate_limit import rate_limited
 from rastro_kit.auth import Principal
 from rastro_kit.http import PROBLEM_BASE, PROBLEM_JSON, ProblemError
@@ -41,8 +42,7 @@ __all__ = ["MAX_FUTURE", "MAX_POSITIONS", "POSITIONS", "position_event_id", "rea
 
 log = get_logger(__name__)
 router = APIRouter(tags=["telemetry"])
-# roles.py has no telemetry scope: positions are written with the events scope (the integration role).
-WRITE_TELEMETRY = rate_limited("telemetry:write")  # events:write includes it
+WRITE_TELEMETRY = rate_limited("telemetry:write")  # the fleet role's scope; events:write includes it
 MAX_POSITIONS = 5000
 MAX_FUTURE = timedelta(minutes=5)  # device clocks drift a little; a fix from further ahead is wrong
 POSITIONS = Counter(
@@ -81,7 +81,7 @@ def read_positions(items: Sequence[Any], now: datetime) -> tuple[list[Indexed], 
         try:
             p = _VALIDATE(item)
         except ValidationError as exc:
-            rejected.append((i, [_field_error(e) for e in exc.errors()]))
+            rejected.append((i, [field_error(e, "(position)") for e in exc.errors()]))
             continue
         if p.recorded_at > latest:
             rejected.append(
@@ -257,8 +257,3 @@ def _items(body: Any) -> list[Any]:
             type_="batch-too-large",
         )
     return items
-
-
-def _field_error(err: Any) -> dict[str, str]:
-    loc = ".".join(str(p) for p in err.get("loc", ())) or "(position)"
-    return {"field": loc, "message": err.get("msg", "invalid")}

@@ -15,6 +15,7 @@ from typing import Any
 
 from rastro_events import Envelope, InvoiceIssued, OrderCreated, OrderShipped, Payload
 from rastro_events.payloads import OrderCancelled
+from rastro_ingest.domain.edi.model import strip_leading_zeros
 
 __all__ = [
     "InvoiceRef",
@@ -22,7 +23,6 @@ __all__ = [
     "find_by_invoice",
     "invoice_number_of_key",
     "order_payloads",
-    "plain_number",
     "remember_refs",
 ]
 
@@ -57,19 +57,16 @@ class ShipmentRef:
     carrier: str | None
 
 
-def plain_number(number: str | None) -> str | None:
-    """An invoice number as compared: digits without leading zeros (``"000123"`` -> ``"123"``)."""
-    if number is None:
-        return None
-    text = number.strip().lstrip("0")
-    return text or None
+def _number(number: str | None) -> str | None:
+    """An invoice number as compared: without leading zeros (``"000123"`` -> ``"123"``), as EDI reads it."""
+    return strip_leading_zeros(number, none_if_zero=True) if number is not None else None
 
 
 def invoice_number_of_key(key: str | None) -> str | None:
     """The invoice number inside a 44-digit NF-e access key (digits 26-34), or None."""
     if key is None or len(key) != 44 or not key.isdigit():
         return None
-    return plain_number(key[25:34])
+    return strip_leading_zeros(key[25:34], none_if_zero=True)
 
 
 def order_payloads(envelopes: Iterable[Envelope]) -> list[Payload]:
@@ -87,7 +84,7 @@ async def remember_refs(conn: Any, tenant_id: str, payloads: Iterable[Payload]) 
         values = (
             p.tracking_number,
             p.carrier,
-            plain_number(p.invoice_number) or invoice_number_of_key(p.invoice_key)
+            _number(p.invoice_number) or invoice_number_of_key(p.invoice_key)
             if isinstance(p, InvoiceIssued)
             else None,
             p.invoice_key if isinstance(p, InvoiceIssued) else None,
@@ -104,7 +101,7 @@ async def remember_refs(conn: Any, tenant_id: str, payloads: Iterable[Payload]) 
 
 async def find_by_invoice(conn: Any, tenant_id: str, refs: Sequence[InvoiceRef]) -> list[list[ShipmentRef]]:
     """Per ref, the orders it names (none, one, or several when an invoice number is ambiguous)."""
-    numbers = [plain_number(r.invoice_number) or invoice_number_of_key(r.invoice_key) for r in refs]
+    numbers = [_number(r.invoice_number) or invoice_number_of_key(r.invoice_key) for r in refs]
     keys = [r.invoice_key for r in refs]
     rows = await conn.fetch(
         "SELECT order_id, tracking_number, carrier, invoice_number, invoice_key FROM shipment_refs"

@@ -61,7 +61,7 @@ def read_event(index: int, item: Any) -> Accepted | Rejected:
     try:
         payload = model.__pydantic_validator__.validate_python(item)
     except ValidationError as exc:
-        return Rejected(index, [_field_error(e) for e in exc.errors()])
+        return Rejected(index, [field_error(e) for e in exc.errors()])
     nul = _nul_field(item)
     if nul is not None:  # Postgres stores no NUL in text or jsonb: refused here, by index, not the batch
         return Rejected(index, [{"field": nul, "message": "must not contain NUL characters (\\u0000)"}])
@@ -97,6 +97,7 @@ def _nul_field(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _field_error(err: Any) -> dict[str, str]:
-    loc = ".".join(str(p) for p in err.get("loc", ())) or "(event)"
+def field_error(err: Any, whole: str = "(event)") -> dict[str, str]:
+    """One pydantic error as ``{"field", "message"}``; ``whole`` names an error of the item itself."""
+    loc = ".".join(str(p) for p in err.get("loc", ())) or whole
     return {"field": loc, "message": err.get("msg", "invalid")}
