@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from rastro_ingest.adapters.repository import tenant_exists
 from rastro_ingest.domain.csv_rows import CsvOptionsError, RowDefaults, parse_mapping
 from rastro_ingest.domain.events_in import EVENT_KINDS
-from rastro_ingest.imports.edi import EDI_FORMATS, EdiImportRequest, EdiRejected, run_edi_import
+from rastro_ingest.imports.edi import EDI_FORMATS, EDI_ZONE, EdiImportRequest, EdiRejected, run_edi_import
 from rastro_ingest.imports.importer import ImportFailed, ImportRequest, run_import
 from rastro_ingest.imports.repository import fetch_job, iter_errors, job_view, list_jobs
 from rastro_kit.auth import Principal
@@ -221,12 +221,7 @@ async def _edi_import(
     format_ = options["format"]
     if format_ not in _FORMATS:
         _invalid("format", f"unknown format {format_!r}; expected one of {list(_FORMATS)}")
-    zone = ZoneInfo("America/Sao_Paulo")
-    if options["timezone"]:
-        try:
-            zone = ZoneInfo(options["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            _invalid("timezone", f"unknown time zone {options['timezone']!r}; e.g. America/Sao_Paulo")
+    zone = _zone(options["timezone"])
     data = bytearray()
     async for chunk in chunks:
         data += chunk
@@ -239,7 +234,7 @@ async def _edi_import(
         filename=filename,
         format=None if format_ == "edi" else format_,
         carrier=options["carrier"],
-        timezone=zone,
+        timezone=zone or EDI_ZONE,
         encoding=options["encoding"] if options["encoding"] not in (None, "utf-8") else None,
         traceparent=traceparent,
     )
@@ -317,12 +312,7 @@ def _import_request(
     event_type = options["type"] or "tracking.event"
     if event_type not in EVENT_KINDS:
         _invalid("type", f"unknown event type {event_type!r}; expected one of {sorted(EVENT_KINDS)}")
-    zone = None
-    if options["timezone"]:
-        try:
-            zone = ZoneInfo(options["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            _invalid("timezone", f"unknown time zone {options['timezone']!r}; e.g. America/Sao_Paulo")
+    zone = _zone(options["timezone"])
     delimiter = options["delimiter"]
     try:
         mapping = parse_mapping(options["mapping"])
@@ -338,6 +328,16 @@ def _import_request(
         timezone_name=options["timezone"],
         traceparent=traceparent,
     )
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    """The ``timezone`` option (None when not given); an unknown zone is a 422."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _invalid("timezone", f"unknown time zone {name!r}; e.g. America/Sao_Paulo")  # type: ignore[no-any-return]
 
 
 def _invalid(field: str, message: str) -> Any:

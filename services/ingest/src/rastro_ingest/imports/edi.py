@@ -40,11 +40,12 @@ from rastro_ingest.imports.repository import Chunk, create_job, fetch_job, finis
 from rastro_ingest.references import InvoiceRef, ShipmentRef, find_by_invoice
 from rastro_kit.logs import get_logger
 
-__all__ = ["EDI_FORMATS", "EdiImportRequest", "EdiRejected", "run_edi_import", "status_code_for"]
+__all__ = ["EDI_FORMATS", "EDI_ZONE", "EdiImportRequest", "EdiRejected", "run_edi_import", "status_code_for"]
 
 EDI_FORMATS = ("ocoren", "x12-214")
 _PREFIX = {"ocoren": "OCOREN", "x12": "X12"}
-_BRAZIL = ZoneInfo("America/Sao_Paulo")
+EDI_ZONE = ZoneInfo("America/Sao_Paulo")
+"""where OCOREN times (and X12 local times of no known state) are read, unless ``timezone`` says"""
 log = get_logger(__name__)
 
 
@@ -56,7 +57,7 @@ class EdiImportRequest:
     """``ocoren``, ``x12-214``, or None to recognise it from the content"""
     carrier: str | None = None
     """who sent the file, when the file's own sender name is not the carrier's (an alias or id)"""
-    timezone: ZoneInfo = _BRAZIL
+    timezone: ZoneInfo = EDI_ZONE
     encoding: str | None = None
     traceparent: str | None = None
     source: str = "api"

@@ -35,7 +35,7 @@ from rastro_ingest.domain.csv_rows import CsvOptionsError
 from rastro_ingest.domain.edi import EdiFormatError, detect_format
 from rastro_ingest.imports.edi import EdiImportRequest, EdiRejected, run_edi_import
 from rastro_ingest.imports.importer import ImportFailed, ImportRequest, run_import
-from rastro_ingest.imports.repository import job_view
+from rastro_ingest.imports.repository import iter_errors, job_view
 from rastro_kit.logs import get_logger
 
 __all__ = ["Inbox", "watch_inbox"]
@@ -44,6 +44,7 @@ log = get_logger(__name__)
 _SKIPPED_SUFFIXES = (".part", ".tmp", ".filepart", ".report.json", ".997")
 _FOLDERS = ("processing", "done", "failed")
 _READ = 256 * 1024
+_REPORTED_ERRORS = 1000
 
 
 @dataclass
@@ -162,13 +163,13 @@ class Inbox:
         return True, _report(job, await self._errors(job))
 
     async def _errors(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT row_number, field, message FROM import_errors WHERE job_id = $1"
-                " ORDER BY row_number LIMIT 1000",
-                job["id"],
-            )
-        return [{"line": r["row_number"], "field": r["field"], "message": r["message"]} for r in rows]
+        """The job's first ``_REPORTED_ERRORS`` errors, in line order."""
+        errors: list[dict[str, Any]] = []
+        async for line, field, message in iter_errors(self.pool, job["id"], page=_REPORTED_ERRORS):
+            errors.append({"line": line, "field": field, "message": message})
+            if len(errors) == _REPORTED_ERRORS:
+                break
+        return errors
 
 
 def _report(job: dict[str, Any], errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
