@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rastro_eta.domain.last_mile import LAST_MILE_STATUSES, LastMileEstimate
 from rastro_eta.domain.prediction import Confidence
@@ -14,6 +14,7 @@ from rastro_events import ShipmentPosition, Status
 
 __all__ = ["CurrentLastMile", "LastMileState", "LastMileStore"]
 
+_Row = TypeVar("_Row", "LastMileState", "CurrentLastMile")
 _COLUMNS = """l.tenant_id, l.tracking_number, l.vehicle_id, l.last_position_at, l.positions_seen,
     l.estimated_from, l.expected_at, l.promise_at, l.remaining_m, l.speed_kmh, l.confidence,
     l.model_version, l.milestone, l.predicted_at, l.event_id"""
@@ -92,7 +93,7 @@ class LastMileStore:
     async def state(self, tenant_id: str, tracking_number: str) -> LastMileState | None:
         """The shipment's last-mile row, locked until the transaction ends."""
         row = await self._db.fetchrow(_SELECT, tenant_id, tracking_number)
-        return None if row is None else _state_from_row(row)
+        return None if row is None else _from_row(LastMileState, row)
 
     async def record_position(
         self, tenant_id: str, position: ShipmentPosition, estimate: LastMileEstimate | None
@@ -128,25 +129,11 @@ class LastMileStore:
         row = await self._db.fetchrow(_CURRENT, tenant_id, tracking_number, since, statuses)
         if row is None:
             return None
-        fields = {k: row[k] for k in CurrentLastMile.__dataclass_fields__}
-        return CurrentLastMile(**(fields | {"milestone": Status(row["milestone"])}))
+        return _from_row(CurrentLastMile, row)
 
 
-def _state_from_row(row: Any) -> LastMileState:
-    return LastMileState(
-        tenant_id=row["tenant_id"],
-        tracking_number=row["tracking_number"],
-        vehicle_id=row["vehicle_id"],
-        last_position_at=row["last_position_at"],
-        positions_seen=row["positions_seen"],
-        estimated_from=row["estimated_from"],
-        expected_at=row["expected_at"],
-        promise_at=row["promise_at"],
-        remaining_m=row["remaining_m"],
-        speed_kmh=row["speed_kmh"],
-        confidence=row["confidence"],
-        model_version=row["model_version"],
-        milestone=None if row["milestone"] is None else Status(row["milestone"]),
-        predicted_at=row["predicted_at"],
-        event_id=row["event_id"],
-    )
+def _from_row(kind: type[_Row], row: Any) -> _Row:
+    """A ``last_mile`` row as ``kind`` (its fields are columns), ``milestone`` as a ``Status``."""
+    fields = {k: row[k] for k in kind.__dataclass_fields__}
+    milestone = fields["milestone"]
+    return kind(**(fields | {"milestone": None if milestone is None else Status(milestone)}))
