@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from rastro_eta.domain.last_mile import LastMileParameters, estimate_last_mile
-from rastro_events import ShipmentPosition
 from rastro_normalization.domain.geo import haversine_m
 from rastro_normalization.domain.geofence import FenceSettings, FenceState, ShipmentGeometry, step
 from rastro_normalization.domain.traces import TracePoint, drive, road_polyline
+from rastro_normalization.fleet.processor import shipment_position
 
 DEPOT = (-23.5505, -46.6333)
 RESULTS = Path(__file__).parent / "results"
@@ -98,18 +98,7 @@ def run_trace(seed: int, tally: Tally, settings: FenceSettings, last_mile: LastM
         state = moved.state
         kinds += [e.kind for e in moved.events]
         if moved.publish_position and point.recorded_at < arrived_at:
-            position = ShipmentPosition(
-                tracking_number="T",
-                vehicle_id="V",
-                recorded_at=point.recorded_at,
-                latitude=point.latitude,
-                longitude=point.longitude,
-                speed_kmh=moved.speed_kmh,
-                remaining_m=None if moved.remaining_m is None else round(moved.remaining_m),
-                route_remaining_m=None if moved.route_remaining_m is None else round(moved.route_remaining_m),
-                inside_destination=moved.state.arrived,
-            )
-            estimate = estimate_last_mile(position, last_mile)
+            estimate = estimate_last_mile(shipment_position("T", "V", point, moved), last_mile)
             if estimate is None:
                 continue
             ahead = (arrived_at - point.recorded_at).total_seconds() / 60

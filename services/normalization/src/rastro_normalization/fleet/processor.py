@@ -38,13 +38,14 @@ from rastro_normalization.domain.geofence import (
     FenceEvent,
     FenceSettings,
     FenceState,
+    GpsFix,
     ShipmentGeometry,
     Step,
     step,
 )
 from rastro_normalization.fleet.repository import carried_by, fence_settings, save_states
 
-__all__ = ["CODES", "GeofenceProcessor", "load_centroids"]
+__all__ = ["CODES", "GeofenceProcessor", "load_centroids", "shipment_position"]
 
 CODES: dict[str, str] = {
     "arrived": "GEOFENCE-ARRIVED",
@@ -130,7 +131,8 @@ class GeofenceProcessor:
             )
         if moved.publish_position:
             await ctx.emit(
-                _position(tracking, position, moved), event_id=_event_id(envelope.id, tracking, "position")
+                shipment_position(tracking, position.vehicle_id, position, moved),
+                event_id=_event_id(envelope.id, tracking, "position"),
             )
         shipment.state = moved.state
         shipment.view = _position_view(position, moved, shipment.geometry)
@@ -211,10 +213,13 @@ def _raw_event(tracking_number: str, carrier: str, event: FenceEvent) -> RawTrac
     )
 
 
-def _position(tracking_number: str, position: TelemetryPosition, moved: Step) -> ShipmentPosition:
+def shipment_position(
+    tracking_number: str, vehicle_id: str, position: GpsFix, moved: Step
+) -> ShipmentPosition:
+    """The ``shipment.position`` a step publishes (``bench/fleet_bench.py`` scores exactly this)."""
     return ShipmentPosition(
         tracking_number=tracking_number,
-        vehicle_id=position.vehicle_id,
+        vehicle_id=vehicle_id,
         recorded_at=position.recorded_at,
         latitude=position.latitude,
         longitude=position.longitude,
